@@ -1,0 +1,97 @@
+// Package backend chooses the GoMLX backend that gosde programs run on.
+//
+// Library code in gosde never picks a backend: it takes a backends.Backend from
+// its caller. Programs, tests and notebooks get one from New, which honours the
+// GOMLX_BACKEND environment variable when it is set and otherwise uses the
+// embedded pure-Go backend ("go", GoMLX's simplego), which needs no binary.
+//
+// Examples of GOMLX_BACKEND values:
+//
+//	go                        the embedded pure-Go backend (the default)
+//	go:ops_sequential         pure-Go, one op at a time
+//	xla:cpu                   XLA through a PJRT CPU plugin found on the plugin path
+//	xla:cuda                  XLA through the PJRT CUDA plugin
+//	xla:/abs/path/plugin.so   XLA through the PJRT plugin at that path
+package backend
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+)
+
+// EnvVar is the environment variable that selects the backend.
+const EnvVar = backends.ConfigEnvVar
+
+// Embedded is the name of the embedded pure-Go backend.
+const Embedded = simplego.BackendName
+
+func init() {
+	// Never let GoMLX's XLA backend reach the network for a plugin.
+	if _, ok := os.LookupEnv("GOMLX_NO_AUTO_INSTALL"); !ok {
+		_ = os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+	}
+}
+
+// Config returns the backend configuration in force: GOMLX_BACKEND when set
+// and not empty, otherwise the embedded backend's name.
+func Config() string {
+	if c := strings.TrimSpace(os.Getenv(EnvVar)); c != "" {
+		return c
+	}
+	return Embedded
+}
+
+// New returns a new backend for Config(). The embedded backend is wrapped so
+// that the operations gosde's models need are all available (see Wrap).
+func New() (backends.Backend, error) {
+	return NewWithConfig(Config())
+}
+
+// NewWithConfig returns a backend for a configuration string of the form
+// "name[:options]", as in GOMLX_BACKEND.
+func NewWithConfig(config string) (backends.Backend, error) {
+	name, opts, _ := strings.Cut(config, ":")
+	if name == Embedded {
+		b, err := simplego.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("backend: creating embedded backend %q: %w", config, err)
+		}
+		return Wrap(b), nil
+	}
+	b, err := backends.NewWithConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("backend: creating backend from %s=%q: %w (set %s=%s for the embedded pure-Go backend)",
+			EnvVar, config, err, EnvVar, Embedded)
+	}
+	return b, nil
+}
+
+// MustNew is New that panics on error; for examples, tests and notebooks.
+func MustNew() backends.Backend {
+	b, err := New()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+var (
+	sharedOnce sync.Once
+	shared     backends.Backend
+	sharedErr  error
+)
+
+// Shared returns one process-wide backend created by New on first use.
+// Tests and notebooks use it to avoid creating many backends.
+func Shared() backends.Backend {
+	sharedOnce.Do(func() { shared, sharedErr = New() })
+	if sharedErr != nil {
+		panic(sharedErr)
+	}
+	return shared
+}

@@ -1,0 +1,274 @@
+package diffeq
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// ODESolver solves dz/dt = f(t, z) on the host: the time loop runs in Go and
+// each call of a compiled executable advances the state by a chunk of steps
+// (fixed-step methods) or attempts one step (Dopri5). The executables are
+// compiled once per state shape and reused across Solve calls, so an
+// ODESolver should be kept and reused (for example across training steps).
+//
+// It is not safe for concurrent use.
+type ODESolver struct {
+	backend backends.Backend
+	ctx     *context.Context
+	f       Func
+	opts    Options
+
+	chunks map[int]*context.Exec // fixed-step: n steps per call
+	dopri  *context.Exec         // Dopri5: one attempt per call
+	eval   *context.Exec         // f(t, z)
+
+	nfe int
+}
+
+// Solution holds the states at the save times and the solver's statistics.
+type Solution struct {
+	Ts []float64         // the save times
+	Ys []*tensors.Tensor // the states at Ts, each shaped like z0
+	// StepsPerInterval[i] is the number of accepted steps between Ts[i] and Ts[i+1].
+	StepsPerInterval []int
+	Steps            int // accepted steps
+	Rejected         int // rejected steps (Dopri5)
+	NFE              int // evaluations of the vector field
+}
+
+// NewODESolver returns a solver of f whose weights live in ctx. Zero fields of
+// opts take their defaults (Method RK4).
+func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options) (*ODESolver, error) {
+	if b == nil {
+		return nil, fmt.Errorf("diffeq.NewODESolver: backend is nil")
+	}
+	if f == nil {
+		return nil, fmt.Errorf("diffeq.NewODESolver: f is nil")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Method == "" {
+		opts.Method = RK4
+	}
+	if opts.Method.NFEPerStep() == 0 {
+		return nil, fmt.Errorf("diffeq.NewODESolver: Options.Method %q is not an ODE method (euler, midpoint, rk4, dopri5)", opts.Method)
+	}
+	if ctx == nil {
+		ctx = context.New()
+	}
+	s := &ODESolver{backend: b, ctx: ctx, f: f, opts: opts, chunks: map[int]*context.Exec{}}
+	var err error
+	s.eval, err = context.NewExec(b, ctx, func(ctx *context.Context, t, z *Node) *Node {
+		return f(ctx.Reuse(), t, z)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("diffeq.NewODESolver: %w", err)
+	}
+	if opts.Method == Dopri5 {
+		rtol, atol := opts.withDefaults(1).RTol, opts.withDefaults(1).ATol
+		s.dopri, err = context.NewExec(b, ctx, func(ctx *context.Context, in []*Node) []*Node {
+			t, dt, z, k1 := in[0], in[1], in[2], in[3]
+			zNext, k7, errEst := Dopri5Step(ctx, f, t, dt, z, k1)
+			return []*Node{zNext, k7, ErrorRatio(errEst, z, zNext, rtol, atol)}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("diffeq.NewODESolver: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Options returns the solver's options.
+func (s *ODESolver) Options() Options { return s.opts }
+
+// chunk returns the executable that takes n fixed steps of size dt from t.
+func (s *ODESolver) chunk(n int) (*context.Exec, error) {
+	if e, ok := s.chunks[n]; ok {
+		return e, nil
+	}
+	m, f := s.opts.Method, s.f
+	e, err := context.NewExec(s.backend, s.ctx, func(ctx *context.Context, t, dt, z *Node) *Node {
+		out, err := stepsOn(ctx, m, f, t, dt, z, n)
+		if err != nil {
+			panic(err)
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.chunks[n] = e
+	return e, nil
+}
+
+// Eval returns f(t, z), counting one evaluation.
+func (s *ODESolver) Eval(t float64, z *tensors.Tensor) (*tensors.Tensor, error) {
+	out, err := s.eval.Exec(ScalarTensor(z.DType(), t), z)
+	if err != nil {
+		return nil, fmt.Errorf("diffeq: evaluating f at t=%g: %w", t, err)
+	}
+	s.nfe++
+	return out[0], nil
+}
+
+// Solve integrates from ts[0] to the last save time starting at z0 (batch, d)
+// and returns the states at every save time.
+func (s *ODESolver) Solve(z0 *tensors.Tensor, ts []float64) (*Solution, error) {
+	if err := checkState("z0", z0); err != nil {
+		return nil, fmt.Errorf("diffeq.Solve: %w", err)
+	}
+	if err := CheckTimes("ts", ts); err != nil {
+		return nil, fmt.Errorf("diffeq.Solve: %w", err)
+	}
+	s.nfe = 0
+	sol := &Solution{Ts: append([]float64(nil), ts...), Ys: []*tensors.Tensor{z0}}
+	var err error
+	if s.opts.Method == Dopri5 {
+		err = s.solveAdaptive(z0, ts, sol)
+	} else {
+		err = s.solveFixed(z0, ts, sol)
+	}
+	sol.NFE = s.nfe
+	if err != nil {
+		return nil, err
+	}
+	return sol, nil
+}
+
+func (s *ODESolver) solveFixed(z0 *tensors.Tensor, ts []float64, sol *Solution) error {
+	opts := s.opts.withDefaults(ts[len(ts)-1] - ts[0])
+	dtype := z0.DType()
+	z := z0
+	for i := 1; i < len(ts); i++ {
+		n := StepsIn(ts[i]-ts[i-1], opts.Dt)
+		if sol.Steps+n > opts.MaxSteps {
+			return fmt.Errorf("diffeq.Solve: %w: more than Options.MaxSteps=%d steps by t=%g", ErrMaxSteps, opts.MaxSteps, ts[i])
+		}
+		h := (ts[i] - ts[i-1]) / float64(n)
+		for done := 0; done < n; {
+			k := min(opts.Chunk, n-done)
+			e, err := s.chunk(k)
+			if err != nil {
+				return fmt.Errorf("diffeq.Solve: compiling a %d-step chunk: %w", k, err)
+			}
+			t := ts[i-1] + float64(done)*h
+			out, err := e.Exec(ScalarTensor(dtype, t), ScalarTensor(dtype, h), z)
+			if err != nil {
+				return fmt.Errorf("diffeq.Solve: steps from t=%g: %w", t, err)
+			}
+			z = out[0]
+			done += k
+			s.nfe += k * s.opts.Method.NFEPerStep()
+		}
+		sol.Steps += n
+		sol.StepsPerInterval = append(sol.StepsPerInterval, n)
+		sol.Ys = append(sol.Ys, z)
+	}
+	return nil
+}
+
+// rms returns the root mean square of x / (atol + rtol·|scale|).
+func rms(x, scale []float64, rtol, atol float64) float64 {
+	var acc float64
+	for i, v := range x {
+		r := v / (atol + rtol*math.Abs(scale[i]))
+		acc += r * r
+	}
+	return math.Sqrt(acc / float64(len(x)))
+}
+
+// initialStep chooses a first step from the sizes of z0 and f(t0, z0)
+// (Hairer, Nørsett & Wanner, Solving ODEs I, II.4, first part).
+func initialStep(z0, f0 []float64, rtol, atol, span float64) float64 {
+	d0, d1 := rms(z0, z0, rtol, atol), rms(f0, z0, rtol, atol)
+	h := 1e-6
+	if d0 >= 1e-5 && d1 >= 1e-5 {
+		h = 0.01 * d0 / d1
+	}
+	return math.Min(h, span)
+}
+
+func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, sol *Solution) error {
+	span := ts[len(ts)-1] - ts[0]
+	opts := s.opts.withDefaults(span)
+	dtype := z0.DType()
+	k1, err := s.Eval(ts[0], z0)
+	if err != nil {
+		return fmt.Errorf("diffeq.Solve: %w", err)
+	}
+	h := opts.Dt
+	if h == 0 {
+		zv, _ := Float64s(z0)
+		fv, _ := Float64s(k1)
+		h = initialStep(zv, fv, opts.RTol, opts.ATol, span)
+	}
+	const safety, minFactor, maxFactor = 0.9, 0.2, 10.0
+	z, t := z0, ts[0]
+	attempts := 0
+	for i := 1; i < len(ts); i++ {
+		steps := 0
+		for t < ts[i] {
+			if attempts >= opts.MaxSteps {
+				return fmt.Errorf("diffeq.Solve: %w: Options.MaxSteps=%d reached at t=%g (step %g)", ErrMaxSteps, opts.MaxSteps, t, h)
+			}
+			if h < opts.MinDt {
+				return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (stiff problem or singularity?)", ErrStepUnderflow, t, h, opts.MinDt)
+			}
+			hTry := h
+			last := false
+			if t+hTry >= ts[i] || ts[i]-(t+hTry) < 1e-12*span {
+				hTry, last = ts[i]-t, true
+			}
+			attempts++
+			out, err := s.dopri.Exec(ScalarTensor(dtype, t), ScalarTensor(dtype, hTry), z, k1)
+			if err != nil {
+				return fmt.Errorf("diffeq.Solve: Dopri5 step at t=%g: %w", t, err)
+			}
+			s.nfe += 6
+			ratio := tensorScalar(out[2])
+			if math.IsNaN(ratio) || math.IsInf(ratio, 0) {
+				// Shrink on non-finite errors: the step went past a blow-up.
+				h = hTry * minFactor
+				sol.Rejected++
+				continue
+			}
+			factor := maxFactor
+			if ratio > 0 {
+				factor = math.Min(maxFactor, math.Max(minFactor, safety*math.Pow(ratio, -0.2)))
+			}
+			if ratio <= 1 {
+				z, k1 = out[0], out[1]
+				if last {
+					t = ts[i]
+				} else {
+					t += hTry
+				}
+				steps++
+				if !last || factor < 1 {
+					h = hTry * factor
+				}
+			} else {
+				sol.Rejected++
+				h = hTry * math.Min(1, factor)
+			}
+		}
+		sol.Steps += steps
+		sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
+		sol.Ys = append(sol.Ys, z)
+	}
+	return nil
+}
+
+// tensorScalar returns a scalar tensor's value as float64.
+func tensorScalar(t *tensors.Tensor) float64 {
+	v, err := Float64s(t)
+	if err != nil || len(v) != 1 {
+		return math.NaN()
+	}
+	return v[0]
+}

@@ -1,0 +1,98 @@
+package diffeq
+
+import (
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Node is a GoMLX graph node.
+type Node = graph.Node
+
+// Func is a vector field: given the time t (a scalar node of z's dtype) and a
+// batch of states z (batch, d), it returns a node shaped like z. Weights come
+// from ctx; a solver calls Func many times in one graph, so ctx arrives with
+// Reuse() set.
+type Func func(ctx *context.Context, t, z *Node) *Node
+
+// Method names a solver.
+type Method string
+
+// ODE methods.
+const (
+	Euler    Method = "euler"    // explicit Euler, order 1
+	Midpoint Method = "midpoint" // explicit midpoint, order 2
+	RK4      Method = "rk4"      // classic Runge–Kutta, order 4
+	Dopri5   Method = "dopri5"   // Dormand–Prince 5(4), adaptive
+)
+
+// SDE methods.
+const (
+	EulerMaruyama  Method = "euler_maruyama" // Ito, strong order 0.5 (1 for additive noise)
+	Milstein       Method = "milstein"       // Ito, diagonal or scalar noise, strong order 1
+	Heun           Method = "heun"           // Stratonovich, strong order 0.5 (1 for commutative noise)
+	SDEMidpoint    Method = "sde_midpoint"   // Stratonovich midpoint
+	ReversibleHeun Method = "reversible_heun" // Stratonovich, algebraically reversible (Kidger et al. 2021)
+)
+
+// IsAdaptive reports whether m chooses its own step sizes.
+func (m Method) IsAdaptive() bool { return m == Dopri5 }
+
+// Order returns the classical order of an ODE method (0 if unknown).
+func (m Method) Order() int {
+	switch m {
+	case Euler:
+		return 1
+	case Midpoint:
+		return 2
+	case RK4:
+		return 4
+	case Dopri5:
+		return 5
+	}
+	return 0
+}
+
+// NFEPerStep returns the number of vector-field evaluations per step of an
+// ODE method (Dopri5: 6, first-same-as-last).
+func (m Method) NFEPerStep() int {
+	switch m {
+	case Euler:
+		return 1
+	case Midpoint:
+		return 2
+	case RK4:
+		return 4
+	case Dopri5:
+		return 6
+	}
+	return 0
+}
+
+// Options configure a solve. Zero values take the documented defaults.
+type Options struct {
+	// Method is the solver; default RK4 for ODEs, EulerMaruyama for Ito SDEs
+	// and Heun for Stratonovich SDEs.
+	Method Method
+	// Dt is the step of fixed-step methods: the solver's grid is t0, t0+Dt, …
+	// with the save times inserted. For Dopri5 it is the first step (0: chosen
+	// automatically). If 0 for a fixed-step method, the steps are the
+	// intervals between save times.
+	Dt float64
+	// RTol and ATol are Dopri5's relative and absolute tolerances (defaults
+	// 1e-6 and 1e-9).
+	RTol, ATol float64
+	// MaxSteps bounds the number of steps, accepted and rejected (default 100000).
+	MaxSteps int
+	// MinDt: Dopri5 fails with ErrStepUnderflow when the step falls below it
+	// (default 1e-12 times the span).
+	MinDt float64
+	// Chunk is the number of fixed steps unrolled per compiled executable in
+	// host solves (default 16).
+	Chunk int
+}
+
+// NFE counts vector-field evaluations.
+type NFE struct {
+	Forward  int // evaluations of the vector field in forward solves
+	Backward int // evaluations in backward (adjoint) solves
+}
