@@ -239,55 +239,53 @@ func (b *wrappedBuilder) padInterior(x, fill backends.Op, dtype dtypes.DType, di
 	return y, nil
 }
 
-// padEdges adds (positive) or crops (negative) start and end elements on axis.
+// padEdges adds start and end fill elements on axis when positive, and
+// removes them when negative: the positive padding is concatenated first and
+// the negative one then sliced off the padded axis, which gives XLA's result
+// also when a crop reaches past x into the padding of the other side.
 func (b *wrappedBuilder) padEdges(x, fill backends.Op, dtype dtypes.DType, dims []int, axis, start, end int) (backends.Op, error) {
 	y := x
 	var err error
 	n := dims[axis]
-	// Cropping first.
+	addLo, addHi := max(start, 0), max(end, 0)
+	if addLo > 0 || addHi > 0 {
+		parts := make([]backends.Op, 0, 3)
+		for _, size := range []int{addLo, -1, addHi} {
+			switch {
+			case size < 0 && n > 0:
+				parts = append(parts, y)
+			case size > 0:
+				bd := slices.Clone(dims)
+				bd[axis] = size
+				blk, err := b.BroadcastInDim(fill, shapes.Make(dtype, bd...), nil)
+				if err != nil {
+					return nil, fmt.Errorf("Pad: fill block on axis %d: %w", axis, err)
+				}
+				parts = append(parts, blk)
+			}
+		}
+		if len(parts) == 1 {
+			y = parts[0]
+		} else if y, err = b.Concatenate(axis, parts...); err != nil {
+			return nil, fmt.Errorf("Pad: concatenate axis %d: %w", axis, err)
+		}
+		n += addLo + addHi
+	}
 	cropLo, cropHi := max(-start, 0), max(-end, 0)
+	if n-cropLo-cropHi == 0 {
+		// Empty result (simplego's Slice rejects empty ranges at the end).
+		empty := slices.Clone(dims)
+		empty[axis] = 0
+		return b.BroadcastInDim(fill, shapes.Make(dtype, empty...), nil)
+	}
 	if cropLo > 0 || cropHi > 0 {
 		starts := make([]int, len(dims))
+		starts[axis] = cropLo
 		limits := slices.Clone(dims)
-		starts[axis] = min(cropLo, n)
-		limits[axis] = max(n-cropHi, starts[axis])
+		limits[axis] = n - cropHi
 		if y, err = b.Slice(y, starts, limits, ones(len(dims))); err != nil {
 			return nil, fmt.Errorf("Pad: crop axis %d: %w", axis, err)
 		}
-		n = limits[axis] - starts[axis]
-	}
-	addLo, addHi := max(start, 0), max(end, 0)
-	if addLo == 0 && addHi == 0 {
-		return y, nil
-	}
-	parts := make([]backends.Op, 0, 3)
-	blockOf := func(size int) (backends.Op, error) {
-		bd := slices.Clone(dims)
-		bd[axis] = size
-		return b.BroadcastInDim(fill, shapes.Make(dtype, bd...), nil)
-	}
-	if addLo > 0 {
-		blk, err := blockOf(addLo)
-		if err != nil {
-			return nil, fmt.Errorf("Pad: fill block on axis %d: %w", axis, err)
-		}
-		parts = append(parts, blk)
-	}
-	if n > 0 {
-		parts = append(parts, y)
-	}
-	if addHi > 0 {
-		blk, err := blockOf(addHi)
-		if err != nil {
-			return nil, fmt.Errorf("Pad: fill block on axis %d: %w", axis, err)
-		}
-		parts = append(parts, blk)
-	}
-	if len(parts) == 1 {
-		return parts[0], nil
-	}
-	if y, err = b.Concatenate(axis, parts...); err != nil {
-		return nil, fmt.Errorf("Pad: concatenate axis %d: %w", axis, err)
 	}
 	return y, nil
 }

@@ -22,6 +22,18 @@ func embedded(t testing.TB) backends.Backend {
 	return b
 }
 
+// testBackend returns the backend New picks: the wrapped embedded one by
+// default; with GOMLX_BACKEND=xla:... the same tests check XLA's own Pad and
+// Reverse against the same hand-computed values.
+func testBackend(t testing.TB) backends.Backend {
+	t.Helper()
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // run builds fn on b, runs it on float64 inputs of the given dims, and returns
 // the flat float64 outputs.
 func run(t testing.TB, b backends.Backend, fn func([]*Node) []*Node, dims [][]int, data ...[]float64) [][]float64 {
@@ -81,7 +93,7 @@ func TestWrapIdentityAndCapabilities(t *testing.T) {
 }
 
 func TestPadForward(t *testing.T) {
-	b := embedded(t)
+	b := testBackend(t)
 	// x = [[1 2 3] [4 5 6]]
 	x := iotaF64(6)
 	cases := []struct {
@@ -100,6 +112,8 @@ func TestPadForward(t *testing.T) {
 			[]float64{-1, 1, -1, 2, -1, -1, -1, -1, -1, -1, -1, 4, -1, 5, -1}},
 		{"interior-crop-into", []backends.PadAxis{{}, {Start: -1, Interior: 1}}, []int{2, 4},
 			[]float64{-1, 2, -1, 3, -1, 5, -1, 6}},
+		{"crop-past-x-into-padding", []backends.PadAxis{{}, {Start: -4, End: 2}}, []int{2, 1}, []float64{-1, -1}},
+		{"crop-all", []backends.PadAxis{{Start: -3, End: 1}}, []int{0, 3}, nil},
 		{"none", nil, []int{2, 3}, x},
 	}
 	for _, c := range cases {
@@ -122,9 +136,9 @@ func TestPadErrors(t *testing.T) {
 	b := embedded(t)
 	bad := [][]backends.PadAxis{
 		{{Interior: -1}},
-		{{Start: -2, End: -1}},          // size 2 - 3 < 0
-		{{}, {}, {}},                    // too many axes
-		{{Start: -3, End: 1}, {End: 0}}, // still negative
+		{{Start: -2, End: -1}},     // size 2 - 3 < 0
+		{{}, {}, {}},               // too many axes
+		{{}, {Start: -3, End: -1}}, // size 3 - 4 < 0
 	}
 	for _, pads := range bad {
 		_, err := NewExec(b, func(x *Node) *Node { return Pad(x, Const(x.Graph(), 0.0), pads...) })
@@ -134,12 +148,14 @@ func TestPadErrors(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("Pad(%+v) on [2,3]: expected an error", pads)
+		} else {
+			t.Logf("Pad(%+v): %v", pads, err)
 		}
 	}
 }
 
 func TestReverseForward(t *testing.T) {
-	b := embedded(t)
+	b := testBackend(t)
 	// x = [[[1 2 3 4] [5 6 7 8] [9 10 11 12]] [[13 ...] ...]] shape [2,3,4]
 	x := iotaF64(24)
 	at := func(i, j, k int) float64 { return x[i*12+j*4+k] }
@@ -184,7 +200,7 @@ func checkGrad(t *testing.T, name string, fn func(xs []*Node) *Node, dims ...[]i
 }
 
 func checkGradRun(t *testing.T, name string, fn func(xs []*Node) *Node, dims ...[]int) {
-	b := embedded(t)
+	b := testBackend(t)
 	rng := rand.New(rand.NewPCG(1, uint64(len(name))))
 	data := make([][]float64, len(dims))
 	for i, d := range dims {

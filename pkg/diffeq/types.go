@@ -27,10 +27,10 @@ const (
 
 // SDE methods.
 const (
-	EulerMaruyama  Method = "euler_maruyama" // Ito, strong order 0.5 (1 for additive noise)
-	Milstein       Method = "milstein"       // Ito, diagonal or scalar noise, strong order 1
-	Heun           Method = "heun"           // Stratonovich, strong order 0.5 (1 for commutative noise)
-	SDEMidpoint    Method = "sde_midpoint"   // Stratonovich midpoint
+	EulerMaruyama  Method = "euler_maruyama"  // Ito, strong order 0.5 (1 for additive noise)
+	Milstein       Method = "milstein"        // Ito, diagonal or scalar noise, strong order 1
+	Heun           Method = "heun"            // Stratonovich, strong order 0.5 (1 for commutative noise)
+	SDEMidpoint    Method = "sde_midpoint"    // Stratonovich midpoint
 	ReversibleHeun Method = "reversible_heun" // Stratonovich, algebraically reversible (Kidger et al. 2021)
 )
 

@@ -100,9 +100,9 @@ func QuantileBand(label string, paths [][]float64, lo, hi float64) (Band, error)
 // Paths plots sample paths x(t) against t: paths[j][i] is path j at time
 // ts[i]. Bands (e.g. quantile bands) are drawn underneath. Up to 10 paths
 // get distinct palette colours; more are drawn thin and translucent in one
-// colour so the bulk of the distribution shows. Use [AddLines] to overlay
-// e.g. the exact mean.
-func Paths(title string, ts []float64, paths [][]float64, bands ...Band) (*plot.Plot, error) {
+// colour so the bulk of the distribution shows. Lines (e.g. the exact mean)
+// are drawn on top; their Xs are usually ts.
+func Paths(title string, ts []float64, paths [][]float64, bands []Band, lines ...Series) (*plot.Plot, error) {
 	if len(ts) == 0 {
 		return nil, errors.New("plotting.Paths: ts is empty")
 	}
@@ -113,6 +113,7 @@ func Paths(title string, ts []float64, paths [][]float64, bands ...Band) (*plot.
 		return nil, fmt.Errorf("plotting.Paths: %w (len(ts)=%d)", err, len(ts))
 	}
 	p := newPlot(title, "t", "x")
+	var avoid []plotter.XYs // what the legend should avoid
 	for k, b := range bands {
 		name := fmt.Sprintf("bands[%d]", k)
 		if err := checkXY(name+".Lower", b.Lower, "ts", ts); err != nil {
@@ -123,7 +124,7 @@ func Paths(title string, ts []float64, paths [][]float64, bands ...Band) (*plot.
 		}
 		c := b.Color
 		if c == nil {
-			c = PaletteColor(len(bands) - 1 - k)
+			c = PaletteColor(1 + k)
 		}
 		poly, err := bandPolygon(ts, b.Lower, b.Upper)
 		if err != nil {
@@ -133,6 +134,7 @@ func Paths(title string, ts []float64, paths [][]float64, bands ...Band) (*plot.
 		poly.Color = withAlpha(rgba, 0.22)
 		poly.LineStyle = draw.LineStyle{Color: withAlpha(rgba, 0.6), Width: vg.Points(0.6)}
 		p.Add(poly)
+		avoid = append(avoid, toXYs(ts, b.Lower), toXYs(ts, b.Upper))
 		if b.Label != "" {
 			p.Legend.Add(b.Label, poly)
 		}
@@ -140,12 +142,14 @@ func Paths(title string, ts []float64, paths [][]float64, bands ...Band) (*plot.
 	many := len(paths) > len(palette)
 	var thumb plot.Thumbnailer
 	for j, path := range paths {
-		l, err := plotter.NewLine(toXYs(ts, path))
+		xys := toXYs(ts, path)
+		avoid = append(avoid, xys)
+		l, err := plotter.NewLine(xys)
 		if err != nil {
 			return nil, fmt.Errorf("plotting.Paths: paths[%d]: %w", j, err)
 		}
 		if many {
-			a := math.Max(0.08, math.Min(0.6, 6/float64(len(paths))))
+			a := math.Max(0.18, math.Min(0.6, 10/float64(len(paths))))
 			l.LineStyle = draw.LineStyle{Color: withAlpha(PaletteColor(0), a), Width: vg.Points(0.8)}
 		} else {
 			l.LineStyle = draw.LineStyle{Color: PaletteColor(j), Width: vg.Points(1.1)}
@@ -158,7 +162,11 @@ func Paths(title string, ts []float64, paths [][]float64, bands ...Band) (*plot.
 	if many {
 		p.Legend.Add(fmt.Sprintf("%d sample paths", len(paths)), thumb)
 	}
-	return p, nil
+	over, err := addLines(p, len(bands)+1, Viridis(), nil, lines)
+	if err != nil {
+		return nil, fmt.Errorf("plotting.Paths: lines: %w", err)
+	}
+	return finish(p, nil, append(avoid, over...)), nil
 }
 
 // bandPolygon returns the polygon enclosing lower and upper over ts.

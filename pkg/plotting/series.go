@@ -9,6 +9,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -55,22 +56,128 @@ func seriesName(i int, s Series) string {
 	return fmt.Sprintf("series[%d]", i)
 }
 
-// newPlot returns a plot with the package's common styling.
+// newPlot returns a plot with the package's common styling: sans-serif
+// text, light grid lines, and a legend in the top-right corner on a
+// translucent white box.
 func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font.Size = vg.Points(13)
 	p.Title.Padding = vg.Points(6)
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
+	for _, sty := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle,
+		&p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
+		sty.Font.Variant = "Sans"
+	}
+	p.Title.TextStyle.Font.Size = vg.Points(13)
+	p.X.Label.TextStyle.Font.Size = vg.Points(11)
+	p.Y.Label.TextStyle.Font.Size = vg.Points(11)
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
 	p.Legend.Top = true
 	p.Legend.Left = false
 	p.Legend.ThumbnailWidth = vg.Points(18)
+	p.Legend.XOffs, p.Legend.YOffs = -legendInset, -legendInset
 	g := plotter.NewGrid()
-	g.Vertical.Color = color.Gray{Y: 225}
-	g.Horizontal.Color = color.Gray{Y: 225}
+	g.Vertical.Color = color.Gray{Y: 215}
+	g.Horizontal.Color = color.Gray{Y: 215}
 	p.Add(g)
 	return p
+}
+
+// legendInset is how far the legend sits inside the data area's corner.
+const legendInset = vg.Length(5)
+
+// finish adds the legend background on top of everything drawn so far;
+// the legend avoids covering the given scattered points and polylines.
+func finish(p *plot.Plot, pts plotter.XYs, lines []plotter.XYs) *plot.Plot {
+	p.Add(&legendBox{pts: pts, lines: lines})
+	return p
+}
+
+// legendBox moves the legend to the corner of the data area that covers
+// the fewest data points, and draws a translucent box there so that the
+// legend stays readable over whatever data remain underneath.
+type legendBox struct {
+	pts   plotter.XYs
+	lines []plotter.XYs
+}
+
+// Plot implements plot.Plotter.
+func (b *legendBox) Plot(c draw.Canvas, p *plot.Plot) {
+	r := p.Legend.Rectangle(c)
+	w, h := r.Max.X-r.Min.X, r.Max.Y-r.Min.Y
+	if w <= 0 || h <= 0 {
+		return
+	}
+	m := vg.Points(3)
+	boxAt := func(top, left bool) vg.Rectangle {
+		var box vg.Rectangle
+		if left {
+			box.Min.X = c.Min.X + legendInset - m
+			box.Max.X = box.Min.X + w + 4*m
+		} else {
+			box.Max.X = c.Max.X - legendInset + m
+			box.Min.X = box.Max.X - w - 4*m
+		}
+		if top {
+			box.Max.Y = c.Max.Y - legendInset + m
+			box.Min.Y = box.Max.Y - h - 2*m
+		} else {
+			box.Min.Y = c.Min.Y + legendInset - m
+			box.Max.Y = box.Min.Y + h + 2*m
+		}
+		return box
+	}
+	trX, trY := p.Transforms(&c)
+	covered := func(box vg.Rectangle) int {
+		n := 0
+		in := func(x, y vg.Length) {
+			if x >= box.Min.X && x <= box.Max.X && y >= box.Min.Y && y <= box.Max.Y {
+				n++
+			}
+		}
+		for _, pt := range b.pts {
+			in(trX(pt.X), trY(pt.Y))
+		}
+		for _, l := range b.lines {
+			for i := range l {
+				x1, y1 := trX(l[i].X), trY(l[i].Y)
+				in(x1, y1)
+				if i == 0 {
+					continue
+				}
+				// Sample long segments so lines crossing the box count.
+				x0, y0 := trX(l[i-1].X), trY(l[i-1].Y)
+				k := int(math.Hypot(float64(x1-x0), float64(y1-y0)) / 4)
+				for j := 1; j < k; j++ {
+					f := vg.Length(j) / vg.Length(k)
+					in(x0+f*(x1-x0), y0+f*(y1-y0))
+				}
+			}
+		}
+		return n
+	}
+	best, bestN := 0, -1
+	corners := [4][2]bool{{true, false}, {true, true}, {false, false}, {false, true}} // {top, left}
+	for i, tl := range corners {
+		if n := covered(boxAt(tl[0], tl[1])); bestN < 0 || n < bestN {
+			best, bestN = i, n
+		}
+	}
+	top, left := corners[best][0], corners[best][1]
+	p.Legend.Top, p.Legend.Left = top, left
+	p.Legend.XOffs, p.Legend.YOffs = legendInset, legendInset
+	if !left {
+		p.Legend.XOffs = -legendInset
+	}
+	if top {
+		p.Legend.YOffs = -legendInset
+	}
+	box := boxAt(top, left)
+	c.SetColor(color.NRGBA{R: 248, G: 248, B: 248, A: 225})
+	c.Fill(box.Path())
+	c.StrokeLines(draw.LineStyle{Color: color.Gray{Y: 180}, Width: vg.Points(0.5)},
+		[]vg.Point{box.Min, {X: box.Max.X, Y: box.Min.Y}, box.Max, {X: box.Min.X, Y: box.Max.Y}, box.Min})
 }
 
 // lineStyle is the stroke used for series i.
@@ -90,17 +197,19 @@ func (s *Series) lineStyle(i int) draw.LineStyle {
 // after the lines p already has (index offset), and legend entries for the
 // labelled ones. Series with Ts set are coloured by time with cmap over the
 // time range tr (nil tr means the union of the series' Ts).
-func addLines(p *plot.Plot, offset int, cmap ColorMap, tr *scaler, series []Series) error {
+func addLines(p *plot.Plot, offset int, cmap ColorMap, tr *scaler, series []Series) ([]plotter.XYs, error) {
 	if tr == nil {
 		s := timeRange(series, nil)
 		tr = &s
 	}
+	var lines []plotter.XYs
 	for i, s := range series {
 		if err := s.validate(seriesName(i, s)); err != nil {
-			return err
+			return nil, err
 		}
 		sty := s.lineStyle(offset + i)
 		xys := toXYs(s.Xs, s.Ys)
+		lines = append(lines, xys)
 		var thumb plot.Thumbnailer
 		if s.Ts != nil {
 			g := &gradientLine{xys: xys, ts: s.Ts, cmap: cmap, tr: *tr, style: sty}
@@ -109,7 +218,7 @@ func addLines(p *plot.Plot, offset int, cmap ColorMap, tr *scaler, series []Seri
 		} else {
 			l, err := plotter.NewLine(xys)
 			if err != nil {
-				return fmt.Errorf("%s: %w", seriesName(i, s), err)
+				return nil, fmt.Errorf("%s: %w", seriesName(i, s), err)
 			}
 			l.LineStyle = sty
 			p.Add(l)
@@ -118,7 +227,7 @@ func addLines(p *plot.Plot, offset int, cmap ColorMap, tr *scaler, series []Seri
 		if s.Points {
 			sc, err := plotter.NewScatter(xys)
 			if err != nil {
-				return fmt.Errorf("%s: %w", seriesName(i, s), err)
+				return nil, fmt.Errorf("%s: %w", seriesName(i, s), err)
 			}
 			sc.GlyphStyle = draw.GlyphStyle{Color: sty.Color, Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}
 			p.Add(sc)
@@ -127,21 +236,7 @@ func addLines(p *plot.Plot, offset int, cmap ColorMap, tr *scaler, series []Seri
 			p.Legend.Add(s.Label, thumb)
 		}
 	}
-	return nil
-}
-
-// AddLines adds labelled lines to an existing plot (for example the true
-// mean on top of [Paths]). Line colours continue the palette from offset
-// colourIndex, so pass the number of lines already drawn to keep colours
-// distinct. Time-coloured series (Ts set) use [Viridis].
-func AddLines(p *plot.Plot, colorIndex int, series ...Series) error {
-	if p == nil {
-		return errors.New("plotting.AddLines: plot is nil")
-	}
-	if err := addLines(p, colorIndex, Viridis(), nil, series); err != nil {
-		return fmt.Errorf("plotting.AddLines: %w", err)
-	}
-	return nil
+	return lines, nil
 }
 
 // toXYs copies coordinates into gonum's XYs.
@@ -168,10 +263,11 @@ func Lines(title, xLabel, yLabel string, series ...Series) (*plot.Plot, error) {
 		return nil, errors.New("plotting.Lines: no series")
 	}
 	p := newPlot(title, xLabel, yLabel)
-	if err := addLines(p, 0, Viridis(), nil, series); err != nil {
+	lines, err := addLines(p, 0, Viridis(), nil, series)
+	if err != nil {
 		return nil, fmt.Errorf("plotting.Lines: %w", err)
 	}
-	return p, nil
+	return finish(p, nil, lines), nil
 }
 
 // Loss plots training curves: each series' Ys against its Xs (the step; nil
@@ -194,13 +290,14 @@ func Loss(title string, logY bool, series ...Series) (*plot.Plot, error) {
 		ss[i] = s
 	}
 	p := newPlot(title, "step", "loss")
-	if err := addLines(p, 0, Viridis(), nil, ss); err != nil {
+	lines, err := addLines(p, 0, Viridis(), nil, ss)
+	if err != nil {
 		return nil, fmt.Errorf("plotting.Loss: %w", err)
 	}
 	if logY {
 		setLog(&p.Y)
 	}
-	return p, nil
+	return finish(p, nil, lines), nil
 }
 
 // setLog makes an axis logarithmic.
@@ -220,7 +317,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	e0 := int(math.Floor(math.Log10(lo)))
 	e1 := int(math.Ceil(math.Log10(hi)))
-	few := e1-e0 <= 2
+	few := e1-e0 <= 3
 	var ticks []plot.Tick
 	for e := e0; e <= e1; e++ {
 		base := math.Pow10(e)
@@ -269,35 +366,50 @@ func LogLog(title, xLabel, yLabel string, refSlopes []float64, series ...Series)
 		s.Points = true
 		marked[i] = s
 	}
-	if err := addLines(p, 0, Viridis(), nil, marked); err != nil {
+	lines, err := addLines(p, 0, Viridis(), nil, marked)
+	if err != nil {
 		return nil, fmt.Errorf("plotting.LogLog: %w", err)
 	}
-	first := series[0]
-	xmin, xmax := minMax(first.Xs)
-	var lx, ly float64
-	for i := range first.Xs {
-		lx += math.Log(first.Xs[i])
-		ly += math.Log(first.Ys[i])
-	}
-	lx /= float64(len(first.Xs))
-	ly = ly/float64(len(first.Xs)) - math.Ln2
 	for k, slope := range refSlopes {
-		at := func(x float64) float64 { return math.Exp(ly + slope*(math.Log(x)-lx)) }
-		l, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: at(xmin)}, {X: xmax, Y: at(xmax)}})
+		l, err := referenceLine(slope, series)
 		if err != nil {
-			return nil, fmt.Errorf("plotting.LogLog: reference slope: %w", err)
+			return nil, fmt.Errorf("plotting.LogLog: reference slope %v: %w", slope, err)
 		}
 		l.LineStyle = draw.LineStyle{
-			Color:  color.Gray{Y: uint8(90 + 40*(k%3))},
+			Color:  color.Gray{Y: uint8(60 + 40*(k%3))},
 			Width:  vg.Points(1.2),
 			Dashes: []vg.Length{vg.Points(2 + 3*float64(k%3)), vg.Points(3)},
 		}
 		p.Add(l)
+		lines = append(lines, l.XYs)
 		p.Legend.Add("slope "+strconv.FormatFloat(slope, 'g', 3, 64), l)
 	}
 	setLog(&p.X)
 	setLog(&p.Y)
-	return p, nil
+	return finish(p, nil, lines), nil
+}
+
+// referenceLine returns the line y ∝ x^slope over the x range of the series
+// whose fitted slope is closest to slope, a factor of 2 below that series'
+// geometric centre.
+func referenceLine(slope float64, series []Series) (*plotter.Line, error) {
+	best, bestDiff := 0, math.Inf(1)
+	for i, s := range series {
+		if fit, err := Slope(s.Xs, s.Ys); err == nil && math.Abs(fit-slope) < bestDiff {
+			best, bestDiff = i, math.Abs(fit-slope)
+		}
+	}
+	s := series[best]
+	var lx, ly float64
+	for i := range s.Xs {
+		lx += math.Log(s.Xs[i])
+		ly += math.Log(s.Ys[i])
+	}
+	lx /= float64(len(s.Xs))
+	ly = ly/float64(len(s.Xs)) - math.Ln2
+	at := func(x float64) float64 { return math.Exp(ly + slope*(math.Log(x)-lx)) }
+	xmin, xmax := minMax(s.Xs)
+	return plotter.NewLine(plotter.XYs{{X: xmin, Y: at(xmin)}, {X: xmax, Y: at(xmax)}})
 }
 
 // Slope returns the least-squares slope of log(ys) against log(xs): the

@@ -95,16 +95,18 @@ func TrajectoryByTime(title string, ts, xs, ys []float64, curves ...Series) (*pl
 	cmap := Viridis()
 	tr := timeRange(curves, ts)
 	p := newPlot(title, "x", "y")
-	if err := addLines(p, 0, cmap, &tr, curves); err != nil {
+	lines, err := addLines(p, 0, cmap, &tr, curves)
+	if err != nil {
 		return nil, fmt.Errorf("plotting.TrajectoryByTime: %w", err)
 	}
 	if len(ts) == 0 {
-		return p, nil
+		return finish(p, nil, lines), nil
 	}
 	glyph := func(t float64) draw.GlyphStyle {
 		return draw.GlyphStyle{Color: cmap.At(tr.unit(t)), Radius: vg.Points(2.6), Shape: draw.CircleGlyph{}}
 	}
-	sc, err := plotter.NewScatter(toXYs(xs, ys))
+	obs := toXYs(xs, ys)
+	sc, err := plotter.NewScatter(obs)
 	if err != nil {
 		return nil, fmt.Errorf("plotting.TrajectoryByTime: %w", err)
 	}
@@ -116,7 +118,7 @@ func TrajectoryByTime(title string, ts, xs, ys []float64, curves ...Series) (*pl
 			break
 		}
 	}
-	return p, nil
+	return finish(p, obs, lines), nil
 }
 
 // glyphThumb is a legend thumbnail showing a single glyph.
