@@ -7,7 +7,10 @@
 #   - GoNB v0.11.1 (the Go kernel) and goimports (golang.org/x/tools v0.52.0),
 #     built with the local Go into $GOSDE_BIN.
 #   - optionally gopls v0.23.0 (completion and hover in JupyterLab): GOSDE_GOPLS=1.
+#     It goes to .tools/lsp/bin, which only scripts/lab.sh puts on PATH: GoNB starts
+#     gopls in every kernel it can find it in, which slows headless runs down.
 #   - the GoNB kernel spec (`gonb --install --raw_error`).
+#   - a C compiler (gcc, from apt) when Go has none: gosde links the XLA backend with cgo.
 #
 # Run it again at any time: when everything is in place it takes about a second.
 # It runs `apt-get update` only when it has to install a Debian package.
@@ -16,7 +19,8 @@
 #   GOSDE_VENV     virtual environment for Jupyter (default: <repo>/.venv)
 #   GOSDE_BIN      where Go tools are installed (default: $(go env GOBIN), else $(go env GOPATH)/bin)
 #   GOSDE_JUPYTER  auto (default: PyPI, else Debian), pypi, or debian
-#   GOSDE_GOPLS    1 to also install gopls (default 0)
+#   GOSDE_GOPLS    1 to also install gopls into $GOSDE_LSP_BIN (default 0)
+#   GOSDE_LSP_BIN  where gopls goes (default: <repo>/.tools/lsp/bin)
 #   PYTHON         the Python that creates the venv (default: python3)
 #
 # Called by `make tools`, by .ci/run through `make test`, and by docker/Dockerfile*.
@@ -55,10 +59,15 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- Go
-command -v go >/dev/null || die "Go 1.$MIN_GO_MINOR or newer is required and 'go' is not on PATH (https://go.dev/dl/)"
+command -v go >/dev/null || die "Go 1.$MIN_GO_MINOR or newer is required and 'go' is not on PATH (scripts/install-go.sh installs one)"
 go_minor="$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')"
 if ! [ "$go_minor" -ge "$MIN_GO_MINOR" ] 2>/dev/null; then
 	die "Go 1.$MIN_GO_MINOR or newer is required, found $(go env GOVERSION)"
+fi
+# gosde links GoMLX's XLA backend (cgo) on linux/amd64: Go needs a C compiler.
+cc="$(go env CC)"
+if ! command -v "${cc%% *}" >/dev/null; then
+	apt_install gcc libc6-dev
 fi
 BIN="${GOSDE_BIN:-$(go env GOBIN)}"
 BIN="${BIN:-$(go env GOPATH)/bin}"
@@ -71,35 +80,37 @@ installed_version() {
 	go version -m "$1" 2>/dev/null | awk -v m="$2" '$1 == "mod" && $2 == m { print $3 }'
 }
 
-# go_tool PKG MODULE VERSION NAME builds PKG from MODULE@VERSION into $BIN/NAME,
-# unless $BIN/NAME was already built from that version. A throw-away tools module
+# go_tool PKG MODULE VERSION NAME [DIR] builds PKG from MODULE@VERSION into DIR/NAME
+# (DIR defaults to $BIN), unless DIR/NAME was already built from that version. A throw-away tools module
 # is used because `go install PKG@VERSION` asks the proxy for the version list,
 # which some proxies refuse; one module per tool keeps each tool's own
 # dependency versions.
 go_tool() {
-	local pkg="$1" mod="$2" ver="$3" name="$4"
-	if [ "$(installed_version "$BIN/$name" "$mod")" = "$ver" ]; then
-		log "$name $ver: already installed ($BIN/$name)"
+	local pkg="$1" mod="$2" ver="$3" name="$4" dir="${5:-$BIN}"
+	if [ "$(installed_version "$dir/$name" "$mod")" = "$ver" ]; then
+		log "$name $ver: already installed ($dir/$name)"
 		return
 	fi
-	log "$name $ver: building into $BIN"
+	log "$name $ver: building into $dir"
+	mkdir -p "$dir"
 	local tmp
 	tmp="$(mktemp -d)"
 	(
 		cd "$tmp"
-		export GOWORK=off GOFLAGS=-mod=mod GOBIN="$BIN"
+		export GOWORK=off GOFLAGS=-mod=mod GOBIN="$dir"
 		go mod init gosde.local/tools >/dev/null 2>&1
 		go get -tool "$pkg@$ver" >get.log 2>&1 || { cat get.log >&2; exit 1; }
 		go install tool
 	) || { rm -rf "$tmp"; die "building $pkg@$ver failed"; }
 	rm -rf "$tmp"
-	[ "$(installed_version "$BIN/$name" "$mod")" = "$ver" ] || die "$BIN/$name is not $mod $ver after the build"
+	[ "$(installed_version "$dir/$name" "$mod")" = "$ver" ] || die "$dir/$name is not $mod $ver after the build"
 }
 
 go_tool github.com/janpfeifer/gonb github.com/janpfeifer/gonb "$GONB_VERSION" gonb
 go_tool golang.org/x/tools/cmd/goimports golang.org/x/tools "$XTOOLS_VERSION" goimports
+LSP_BIN="${GOSDE_LSP_BIN:-$REPO/.tools/lsp/bin}"
 if [ "${GOSDE_GOPLS:-0}" = 1 ]; then
-	go_tool golang.org/x/tools/gopls golang.org/x/tools/gopls "$GOPLS_VERSION" gopls
+	go_tool golang.org/x/tools/gopls golang.org/x/tools/gopls "$GOPLS_VERSION" gopls "$LSP_BIN"
 fi
 
 # ---------------------------------------------------------------- Jupyter
@@ -159,10 +170,14 @@ fi
 
 # ---------------------------------------------------------------- kernel spec
 force_deps=()
-command -v gopls >/dev/null || force_deps=(--force_deps)
-gonb --install --raw_error "${force_deps[@]}" 2>/dev/null ||
+PATH="$LSP_BIN:$PATH" command -v gopls >/dev/null || force_deps=(--force_deps)
+PATH="$LSP_BIN:$PATH" gonb --install --raw_error "${force_deps[@]}" 2>/dev/null ||
 	die "'gonb --install --raw_error ${force_deps[*]}' failed"
-PATH="$VENV/bin:$PATH" jupyter kernelspec list 2>/dev/null | grep -qw gonb ||
-	die "the gonb kernel is not visible to $VENV/bin/jupyter"
+# Debian's Jupyter has no `jupyter kernelspec`: look in Jupyter's data path instead.
+"$VENV/bin/jupyter" --paths --json | "$PYTHON" -c '
+import json, os, sys
+sys.exit(not any(os.path.exists(os.path.join(d, "kernels", "gonb", "kernel.json"))
+                 for d in json.load(sys.stdin)["data"]))' ||
+	die "the gonb kernel spec is not in the data path of $VENV/bin/jupyter"
 
-log "ready: jupyter=$(cut -d' ' -f1 "$STAMP") ($VENV/bin/jupyter), gonb $GONB_VERSION and goimports $XTOOLS_VERSION in $BIN$(command -v gopls >/dev/null && echo ', gopls') "
+log "ready: jupyter=$(cut -d' ' -f1 "$STAMP") ($VENV/bin/jupyter), gonb $GONB_VERSION and goimports $XTOOLS_VERSION in $BIN$([ -x "$LSP_BIN/gopls" ] && echo ", gopls in $LSP_BIN")"

@@ -1,0 +1,94 @@
+# gosde — make targets. `make help` lists them.
+#
+# The two everyday commands:
+#   make demo   the main job: the demo experiments, then every tutorial notebook headless
+#   make test   vet, gofmt, Go tests, the notebook tooling's tests, the notebooks
+#
+# Tools (Jupyter, GoNB, goimports) are installed by scripts/install-tools.sh into
+# .venv/ and $(go env GOPATH)/bin; every target that needs them installs them first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+PYTHON ?= python3
+ifndef GOSDE_BIN
+GOSDE_BIN := $(or $(shell $(GO) env GOBIN 2>/dev/null),$(shell $(GO) env GOPATH 2>/dev/null)/bin)
+endif
+GOSDE_VENV ?= $(CURDIR)/.venv
+export GOSDE_BIN GOSDE_VENV
+export PATH := $(GOSDE_BIN):$(GOSDE_VENV)/bin:$(PATH)
+# GoMLX must never download a PJRT plugin on its own.
+export GOMLX_NO_AUTO_INSTALL ?= 1
+
+GO_TEST_TIMEOUT ?= 20m
+# Packages for test-go: `make test-go GO_TEST_PKGS=./pkg/diffeq/`.
+GO_TEST_PKGS ?= ./...
+# Notebooks to execute: `make notebooks NB=notebooks/01-foo.ipynb`.
+NB ?=
+NB_SOURCES := $(wildcard notebooks/src/*.go.md)
+DOCKER ?= docker
+IMAGE ?= gosde
+
+.PHONY: help tools test test-go vet fmt-check test-scripts notebooks notebooks-gen \
+	notebooks-check-gen demo lab bench xla-cpu browser-test docker-cpu docker-cuda clean distclean
+
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+tools: ## install Jupyter (.venv), GoNB, goimports and the gonb kernel (idempotent)
+	bash scripts/install-tools.sh
+
+test: tools vet fmt-check test-go test-scripts notebooks-check-gen notebooks ## everything CI runs
+
+test-go: ## Go tests only
+	$(GO) test -timeout $(GO_TEST_TIMEOUT) $(GO_TEST_PKGS)
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+fmt-check: ## fail if a .go file is not gofmt-ed
+	@files="$$(find . \( -path ./.venv -o -path ./.tools -o -path ./out -o -name node_modules \) -prune \
+		-o -name '*.go' -print | xargs -r gofmt -l)"; \
+	if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
+
+test-scripts: ## unit tests of the notebook checker and generator
+	$(PYTHON) -m unittest discover -s scripts -p 'test_*.py'
+
+notebooks: tools notebooks-gen ## execute notebooks/*.ipynb headless (GOSDE_QUICK=1) and check them; NB=... for some
+	bash scripts/run-notebooks.sh $(NB)
+
+notebooks-gen: ## regenerate notebooks/*.ipynb (and the table in notebooks/README.md) from notebooks/src/*.go.md
+	$(PYTHON) scripts/mknb.py --index notebooks/README.md $(NB_SOURCES)
+
+notebooks-check-gen: ## fail if a notebook is stale with respect to its source
+	$(if $(NB_SOURCES),$(PYTHON) scripts/mknb.py --check --index notebooks/README.md $(NB_SOURCES),@true)
+
+demo: tools ## the main job: `gosde demo` into out/demo, then the tutorials headless
+	$(GO) run ./cmd/gosde demo --out out/demo
+	$(MAKE) --no-print-directory notebooks
+
+lab: tools ## JupyterLab on notebooks/ with the gonb kernel (LAB_IP, LAB_PORT, LAB_TOKEN)
+	bash scripts/lab.sh
+
+bench: tools ## `gosde bench`
+	$(GO) run ./cmd/gosde bench
+
+xla-cpu: ## install a PJRT CPU plugin for GOMLX_BACKEND=xla:cpu
+	bash scripts/install-xla-cpu.sh
+
+browser-test: tools ## run 00-quickstart in JupyterLab in headless chromium
+	bash tests/browser/run.sh
+
+docker-cpu: ## build the CPU image ($(IMAGE):cpu)
+	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE):cpu .
+
+docker-cuda: docker-cpu ## build the CUDA image ($(IMAGE):cuda) on top of $(IMAGE):cpu
+	$(DOCKER) build -f docker/Dockerfile.cuda --build-arg BASE=$(IMAGE):cpu -t $(IMAGE):cuda .
+
+clean: ## remove out/
+	rm -rf out
+
+distclean: clean ## also remove .venv/ and .tools/
+	rm -rf .venv .tools

@@ -1,0 +1,416 @@
+package adjoint
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gosde/gosde/pkg/diffeq"
+)
+
+// SDEOptions configure an SDE adjoint.
+type SDEOptions struct {
+	// Method is diffeq.Heun (default), diffeq.SDEMidpoint (stochastic
+	// adjoint, both Stratonovich) or diffeq.ReversibleHeun (exact discrete
+	// adjoint by algebraic reversal).
+	Method diffeq.Method
+	// Dt is the step (required): each interval between save times is split
+	// into diffeq.StepsIn(length, Dt) equal steps.
+	Dt float64
+	// Params: see Options.Params.
+	Params []*context.Variable
+	// CheckpointEvery, if > 0, stores the forward state every k steps; the
+	// backward pass of the stochastic adjoint resets z there (ignored by
+	// ReversibleHeun, which reconstructs states exactly).
+	CheckpointEvery int
+}
+
+// SDE computes gradients of a loss of an SDE solution along one Brownian
+// path. With Heun or SDEMidpoint it is the stochastic adjoint of Li et al.
+// (2020): the Stratonovich SDE of [z, a, dL/dθ] solved backwards in time on
+// the same Brownian path (replayed through Brownian.Increment). An Ito SDE
+// is converted to Stratonovich first (diagonal or additive noise). With
+// ReversibleHeun it is the reversible Heun solver (Kidger et al. 2021)
+// whose backward pass reconstructs every state by the step's algebraic
+// inverse and backpropagates through each step exactly.
+//
+// An SDE compiles its executables once per state shape; keep and reuse it.
+// It is not safe for concurrent use.
+type SDE struct {
+	backend backends.Backend
+	ctx     *context.Context
+	sde     diffeq.SDE // as given, with defaults filled
+	strat   diffeq.SDE // its Stratonovich form (drift from StratonovichDrift)
+	method  diffeq.Method
+	opts    SDEOptions
+	params  []*context.Variable
+	probed  bool
+
+	fwd, bwd, revInit, revStep, revBack, revInitBack *context.Exec
+}
+
+type sdeTrajectory struct {
+	bm     *diffeq.Brownian
+	final  []*tensors.Tensor // reversible Heun: (z, ẑ, μ, σ) at the last time
+	ckpt   map[int]*tensors.Tensor
+	zFinal *tensors.Tensor
+}
+
+// NewSDE returns the adjoint of the SDE s whose weights live in ctx.
+func NewSDE(b backends.Backend, ctx *context.Context, s diffeq.SDE, opts SDEOptions) (*SDE, error) {
+	if b == nil {
+		return nil, fmt.Errorf("adjoint.NewSDE: backend is nil")
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
+	}
+	if s.Noise == "" {
+		s.Noise = diffeq.Diagonal
+	}
+	if s.Type == "" {
+		s.Type = diffeq.Ito
+	}
+	if s.Type == diffeq.Ito && s.Noise != diffeq.Diagonal && s.Noise != diffeq.Additive {
+		return nil, fmt.Errorf("adjoint.NewSDE: an Ito SDE with %s noise cannot be converted to Stratonovich here (diagonal or additive only): write it in Stratonovich form", s.Noise)
+	}
+	if opts.Method == "" {
+		opts.Method = diffeq.Heun
+	}
+	switch opts.Method {
+	case diffeq.Heun, diffeq.SDEMidpoint, diffeq.ReversibleHeun:
+	default:
+		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.Method %q unsupported (heun, sde_midpoint, reversible_heun)", opts.Method)
+	}
+	if !(opts.Dt > 0) {
+		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.Dt must be > 0, got %g", opts.Dt)
+	}
+	if opts.CheckpointEvery < 0 {
+		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.CheckpointEvery must be ≥ 0, got %d", opts.CheckpointEvery)
+	}
+	if ctx == nil {
+		ctx = context.New()
+	}
+	a := &SDE{backend: b, ctx: ctx.Checked(false), sde: s, strat: toStratonovich(s), method: opts.Method, opts: opts}
+	var err error
+	mk := func(fn any) *context.Exec {
+		if err != nil {
+			return nil
+		}
+		var e *context.Exec
+		e, err = context.NewExecAny(b, a.ctx, fn)
+		return e
+	}
+	a.fwd = mk(a.forwardStepGraph)
+	a.bwd = mk(a.backwardStepGraph)
+	a.revInit = mk(a.revInitGraph)
+	a.revStep = mk(a.revStepGraph)
+	a.revBack = mk(a.revBackGraph)
+	a.revInitBack = mk(a.revInitBackGraph)
+	if err != nil {
+		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
+	}
+	return a, nil
+}
+
+// Params returns the variables differentiated (known after the first
+// Forward).
+func (a *SDE) Params() []*context.Variable { return a.params }
+
+// matrixNoise reports whether the diffusion is (batch, d, m).
+func matrixNoise(s diffeq.SDE) bool {
+	return s.Noise == diffeq.General || (s.Noise == diffeq.Additive && s.BrownianSize > 0)
+}
+
+// noise returns g·dW (batch, d) as s's noise type says.
+func noise(s diffeq.SDE, g, dW *Node) *Node {
+	switch {
+	case matrixNoise(s):
+		return graph.Einsum("bdm,bm->bd", g, dW)
+	case s.Noise == diffeq.Scalar:
+		return graph.Mul(g, graph.BroadcastToShape(dW, g.Shape()))
+	}
+	return graph.Mul(g, dW)
+}
+
+// StratonovichDrift returns the Stratonovich drift of s at (t, z): the drift
+// itself for Stratonovich SDEs and for additive noise; for Ito SDEs with
+// diagonal noise, b − ½ g ⊙ ∂g/∂z (the diagonal of the Jacobian, taken as
+// the gradient of Σ g, which is exact when g_i depends on z_i only, as
+// diagonal noise requires).
+func StratonovichDrift(ctx *context.Context, s diffeq.SDE, t, z *Node) *Node {
+	b := s.Drift(ctx, t, z)
+	if s.Type == diffeq.Stratonovich || s.Noise == diffeq.Additive {
+		return b
+	}
+	g := s.Diffusion(ctx, t, z)
+	dg := graph.Gradient(graph.ReduceAllSum(g), z)[0]
+	return graph.Sub(b, graph.MulScalar(graph.Mul(g, dg), 0.5))
+}
+
+// toStratonovich returns s in Stratonovich form: the same diffusion and the
+// drift StratonovichDrift (s must have its defaults filled).
+func toStratonovich(s diffeq.SDE) diffeq.SDE {
+	if s.Type == diffeq.Stratonovich {
+		return s
+	}
+	orig := s
+	s.Type = diffeq.Stratonovich
+	s.Drift = func(ctx *context.Context, t, z *Node) *Node { return StratonovichDrift(ctx, orig, t, z) }
+	return s
+}
+
+// must panics with err (graph building turns panics into errors).
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// driftDiff evaluates the Stratonovich drift and the diffusion, checking shapes.
+func (a *SDE) driftDiff(ctx *context.Context, t, z *Node) (b, g *Node) {
+	ctx = ctx.Reuse()
+	b = StratonovichDrift(ctx, a.sde, t, z)
+	g = a.sde.Diffusion(ctx, t, z)
+	if !b.Shape().Equal(z.Shape()) {
+		panic(fmt.Errorf("adjoint: SDE.Drift must return the state's shape %s, got %s", z.Shape(), b.Shape()))
+	}
+	want := z.Shape().Clone()
+	if matrixNoise(a.sde) {
+		want = shapes.Make(z.DType(), z.Shape().Dimensions[0], z.Shape().Dimensions[1], a.sde.BrownianSize)
+	}
+	if !g.Shape().Equal(want) {
+		panic(fmt.Errorf("adjoint: SDE.Diffusion with %s noise must return %s for state %s, got %s", a.sde.Noise, want, z.Shape(), g.Shape()))
+	}
+	return
+}
+
+// increment is Φ(t, z) = b̃(t, z)·h + g(t, z)·dW.
+func (a *SDE) increment(ctx *context.Context, t, h, dW, z *Node) *Node {
+	b, g := a.driftDiff(ctx, t, z)
+	return graph.Add(graph.Mul(b, h), noise(a.sde, g, dW))
+}
+
+// stratStep takes one Heun or midpoint step of the combined field phi, which
+// maps (t, state) to the state's increment.
+func stratStep(m diffeq.Method, phi func(t *Node, y []*Node) []*Node, t, h *Node, y []*Node) []*Node {
+	comb := func(y []*Node, c float64, k []*Node) []*Node {
+		out := make([]*Node, len(y))
+		for i := range y {
+			out[i] = graph.Add(y[i], graph.MulScalar(k[i], c))
+		}
+		return out
+	}
+	k1 := phi(t, y)
+	if m == diffeq.SDEMidpoint {
+		return comb(y, 1, phi(graph.Add(t, graph.MulScalar(h, 0.5)), comb(y, 0.5, k1)))
+	}
+	k2 := phi(graph.Add(t, h), comb(y, 1, k1))
+	out := comb(y, 0.5, k1)
+	return comb(out, 0.5, k2)
+}
+
+func (a *SDE) forwardStepGraph(ctx *context.Context, t, h, dW, z *Node) *Node {
+	return must(diffeq.StepSDE(ctx, a.strat, a.method, t, h, z, dW))
+}
+
+// backwardStepGraph: in = t, h (< 0), dW (= W(t+h) − W(t)), z, a, gθ… →
+// one step of the augmented Stratonovich SDE
+// d[z, a, gθ] = [Φ, −aᵀ∂Φ/∂z, −aᵀ∂Φ/∂θ], Φ = b̃ dt + g∘dW.
+func (a *SDE) backwardStepGraph(ctx *context.Context, in []*Node) []*Node {
+	t, h, dW := in[0], in[1], in[2]
+	g := t.Graph()
+	params := paramNodes(g, a.params)
+	return stratStep(a.method, func(t *Node, y []*Node) []*Node {
+		z := graph.Identity(graph.StopGradient(y[0]))
+		adj := graph.StopGradient(y[1])
+		phi := a.increment(ctx, t, h, dW, z)
+		grads := graph.Gradient(graph.ReduceAllSum(graph.Mul(phi, adj)), append([]*Node{z}, params...)...)
+		out := []*Node{phi}
+		for _, gr := range grads {
+			out = append(out, graph.Neg(graph.ConvertDType(gr, t.DType())))
+		}
+		return out
+	}, t, h, in[3:])
+}
+
+func (a *SDE) probe(t float64, z0 *tensors.Tensor) error {
+	if a.probed {
+		return nil
+	}
+	var perr error
+	params, err := discoverParams(a.backend, a.ctx, "SDE drift and diffusion", func(ctx *context.Context, t, z *Node) (out []*Node) {
+		defer func() {
+			if r := recover(); r != nil {
+				if e, ok := r.(error); ok {
+					perr = e
+				} else {
+					perr = fmt.Errorf("%v", r)
+				}
+				out = []*Node{z}
+			}
+		}()
+		b, g := a.driftDiff(ctx, t, z)
+		return []*Node{b, g}
+	}, t, z0, a.opts.Params)
+	if perr != nil {
+		return perr
+	}
+	if err != nil {
+		return err
+	}
+	a.params, a.probed = params, true
+	return nil
+}
+
+func scalar(z *tensors.Tensor, v float64) *tensors.Tensor { return diffeq.ScalarTensor(z.DType(), v) }
+
+// dW returns W(t) − W(s) as a (batch, m) tensor of the state's dtype.
+func dW(bm *diffeq.Brownian, z *tensors.Tensor, s, t float64) *tensors.Tensor {
+	batch, m := bm.Shape()
+	return diffeq.FromFloat64s(z.DType(), bm.Increment(s, t), batch, m)
+}
+
+// Forward solves from z0 (batch, d) over the save times ts on the Brownian
+// path bm (shaped (batch, m) with m = SDE.NoiseSize(d)) and keeps what the
+// backward pass needs (the final state and checkpoints, never the path).
+func (a *SDE) Forward(z0 *tensors.Tensor, ts []float64, bm *diffeq.Brownian) (*Trajectory, error) {
+	if err := checkState("z0", z0); err != nil {
+		return nil, fmt.Errorf("adjoint.SDE.Forward: %w", err)
+	}
+	if err := diffeq.CheckTimes("ts", ts); err != nil {
+		return nil, fmt.Errorf("adjoint.SDE.Forward: %w", err)
+	}
+	if bm == nil {
+		return nil, fmt.Errorf("adjoint.SDE.Forward: the Brownian motion bm is nil")
+	}
+	batch, d := z0.Shape().Dimensions[0], z0.Shape().Dimensions[1]
+	if bb, m := bm.Shape(); bb != batch || m != a.sde.NoiseSize(d) {
+		return nil, fmt.Errorf("adjoint.SDE.Forward: the Brownian motion has shape (%d, %d), want (%d, %d) for state %s and %s noise",
+			bb, m, batch, a.sde.NoiseSize(d), z0.Shape(), a.sde.Noise)
+	}
+	if err := a.probe(ts[0], z0); err != nil {
+		return nil, fmt.Errorf("adjoint.SDE.Forward: %w", err)
+	}
+	g, save, err := diffeq.SDEGrid(ts, a.opts.Dt)
+	if err != nil {
+		return nil, fmt.Errorf("adjoint.SDE.Forward: %w", err)
+	}
+	tr := &Trajectory{Ts: append([]float64(nil), ts...), Ys: []*tensors.Tensor{z0}, grid: g, save: save,
+		sde: &sdeTrajectory{bm: bm, ckpt: map[int]*tensors.Tensor{}}}
+	z := z0
+	var state []*tensors.Tensor
+	if a.method == diffeq.ReversibleHeun {
+		out, err := a.revInit.Exec(scalar(z0, g[0]), z0)
+		if err != nil {
+			return nil, fmt.Errorf("adjoint.SDE.Forward: %w", err)
+		}
+		state = out
+		tr.NFE++
+	}
+	k := a.opts.CheckpointEvery
+	next := 1
+	for n := 0; n+1 < len(g); n++ {
+		h := g[n+1] - g[n]
+		w := dW(bm, z0, g[n], g[n+1])
+		if state != nil {
+			out, err := a.revStep.Exec(append([]any{scalar(z0, g[n]), scalar(z0, h), w}, anys(state)...)...)
+			if err != nil {
+				return nil, fmt.Errorf("adjoint.SDE.Forward: step at t=%g: %w", g[n], err)
+			}
+			state, z = out, out[0]
+		} else {
+			out, err := a.fwd.Exec(scalar(z0, g[n]), scalar(z0, h), w, z)
+			if err != nil {
+				return nil, fmt.Errorf("adjoint.SDE.Forward: step at t=%g: %w", g[n], err)
+			}
+			z = out[0]
+			if k > 0 && (n+1)%k == 0 {
+				tr.sde.ckpt[n+1] = z
+			}
+		}
+		tr.NFE += diffeq.SDENFEPerStep(a.method)
+		tr.Steps++
+		if n+1 == save[next] {
+			tr.Ys = append(tr.Ys, z)
+			next++
+		}
+	}
+	if v := vec(z); firstNonFinite(v) >= 0 {
+		return nil, fmt.Errorf("adjoint.SDE.Forward: the solution became non-finite by t=%g", g[len(g)-1])
+	}
+	tr.sde.final, tr.sde.zFinal = state, z
+	return tr, nil
+}
+
+// Backward runs the backward pass for a loss of the states at the save times
+// given dLdYs[i] = dL/dz(ts[i]) (nil where L does not use z(ts[i])).
+func (a *SDE) Backward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Gradients, error) {
+	if tr == nil || tr.sde == nil {
+		return nil, fmt.Errorf("adjoint.SDE.Backward: trajectory must come from SDE.Forward")
+	}
+	z0 := tr.Ys[0]
+	if err := checkCotangents(dLdYs, tr.Ts, z0.Shape()); err != nil {
+		return nil, err
+	}
+	if a.method == diffeq.ReversibleHeun {
+		return a.reversibleBackward(tr, dLdYs)
+	}
+	batch, d := z0.Shape().Dimensions[0], z0.Shape().Dimensions[1]
+	dtype := z0.DType()
+	saveAt := map[int]int{}
+	for i, j := range tr.save {
+		saveAt[j] = i
+	}
+	g := tr.grid
+	last := len(g) - 1
+	adj := make([]float64, batch*d)
+	addInto(adj, dLdYs[len(dLdYs)-1])
+	state := []*tensors.Tensor{tr.sde.zFinal, diffeq.FromFloat64s(dtype, adj, batch, d)}
+	for _, v := range a.params {
+		state = append(state, tensors.FromShape(shapes.Make(dtype, v.Shape().Dimensions...)))
+	}
+	nfe := 0
+	for n := last; n > 0; n-- {
+		w := dW(tr.sde.bm, z0, g[n], g[n-1])
+		out, err := a.bwd.Exec(append([]any{scalar(z0, g[n]), scalar(z0, g[n-1]-g[n]), w}, anys(state)...)...)
+		if err != nil {
+			return nil, fmt.Errorf("adjoint.SDE.Backward: step from t=%g: %w", g[n], err)
+		}
+		nfe += diffeq.SDENFEPerStep(a.method)
+		state = out
+		if i, ok := saveAt[n-1]; ok {
+			// Checked once per save interval: every check copies to the host.
+			if err := checkAdjoint(state[1:], g[n-1], tr.Ts[i+1]); err != nil {
+				return nil, err
+			}
+			state[0] = tr.Ys[i]
+			if dLdYs[i] != nil {
+				v := vec(state[1])
+				addInto(v, dLdYs[i])
+				state[1] = diffeq.FromFloat64s(dtype, v, batch, d)
+			}
+		} else if c, ok := tr.sde.ckpt[n-1]; ok {
+			state[0] = c
+		}
+	}
+	return &Gradients{Z0: state[1], Vars: a.params, Params: state[2:], NFE: nfe}, nil
+}
+
+// checkAdjoint reports a non-finite adjoint or parameter gradient.
+func checkAdjoint(parts []*tensors.Tensor, t0, t1 float64) error {
+	for i, p := range parts {
+		if firstNonFinite(vec(p)) >= 0 {
+			what := "the adjoint state a = dL/dz"
+			if i > 0 {
+				what = "the parameter gradient dL/dθ"
+			}
+			return fmt.Errorf("adjoint: %s became non-finite between t=%g and t=%g", what, t0, t1)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package adjoint_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gosde/gosde/pkg/adjoint"
+	"github.com/gosde/gosde/pkg/backend"
+	"github.com/gosde/gosde/pkg/diffeq"
+)
+
+var sdeTs = []float64{0, 0.25, 0.5, 0.75, 1}
+
+// testSDE has an MLP drift and a diagonal diffusion 0.2 + 0.3·σ(u⊙z + c).
+func testSDE(typ diffeq.SDEType) diffeq.SDE {
+	return diffeq.SDE{
+		Drift: func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+			return mlp(2, 8, 5)(ctx.In("drift"), t, z)
+		},
+		Diffusion: func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+			ctx = ctx.In("diffusion")
+			u := ctx.VariableWithValue("u", tensorOf([]float64{0.8, -0.6}, 1, 2)).ValueGraph(z.Graph())
+			c := ctx.VariableWithValue("c", tensorOf([]float64{0.1, 0.3}, 1, 2)).ValueGraph(z.Graph())
+			return graph.AddScalar(graph.MulScalar(graph.Sigmoid(graph.Add(graph.Mul(z, u), c)), 0.3), 0.2)
+		},
+		Noise: diffeq.Diagonal,
+		Type:  typ,
+	}
+}
+
+var sdeZ0 = tensorOf([]float64{0.5, -0.3, 1.1, 0.2, -0.7, 0.9}, 3, 2)
+
+// sdeDirect returns dL/dz0 and dL/dθ by backprop through the unrolled solve.
+func sdeDirect(t *testing.T, ctx *context.Context, s diffeq.SDE, m diffeq.Method, dt float64, bm *diffeq.Brownian, vars []*context.Variable) []float64 {
+	t.Helper()
+	grid := []float64{sdeTs[0]}
+	for i := 1; i < len(sdeTs); i++ {
+		n := diffeq.StepsIn(sdeTs[i]-sdeTs[i-1], dt)
+		for k := 1; k <= n; k++ {
+			grid = append(grid, sdeTs[i-1]+float64(k)*(sdeTs[i]-sdeTs[i-1])/float64(n))
+		}
+	}
+	e := context.MustNewExec(backend.Shared(), ctx, func(ctx *context.Context, z0, dW *graph.Node) []*graph.Node {
+		z0 = graph.Identity(z0)
+		zs, err := adjoint.IntegrateSDE(ctx, s, m, z0, sdeTs, dt, dW)
+		if err != nil {
+			panic(err)
+		}
+		var loss *graph.Node
+		for i, z := range zs {
+			term := graph.Add(graph.MulScalar(graph.ReduceAllSum(graph.Mul(z, z)), 0.5*odeWeight(i)), graph.ReduceAllSum(z))
+			if loss == nil {
+				loss = term
+			} else {
+				loss = graph.Add(loss, term)
+			}
+		}
+		wrt := []*graph.Node{z0}
+		for _, v := range vars {
+			wrt = append(wrt, v.ValueGraph(z0.Graph()))
+		}
+		return graph.Gradient(loss, wrt...)
+	})
+	out := e.MustExec(sdeZ0, bm.Increments(grid))
+	var all []float64
+	for _, o := range out {
+		all = append(all, flat(t, o)...)
+	}
+	return all
+}
+
+func sdeAdjoint(t *testing.T, ctx *context.Context, s diffeq.SDE, opts adjoint.SDEOptions, bm *diffeq.Brownian) ([]float64, []*context.Variable) {
+	t.Helper()
+	a, err := adjoint.NewSDE(backend.Shared(), ctx, s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := a.Forward(sdeZ0, sdeTs, bm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := a.Backward(tr, odeCotangents(tr.Ys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := flat(t, g.Z0)
+	for _, p := range g.Params {
+		all = append(all, flat(t, p)...)
+	}
+	return all, g.Vars
+}
+
+func TestSDEAdjointConvergesToDirect(t *testing.T) {
+	for _, typ := range []diffeq.SDEType{diffeq.Stratonovich, diffeq.Ito} {
+		t.Run(string(typ), func(t *testing.T) {
+			bm, err := diffeq.NewBrownian(42, 0, 1, 1.0/256, 3, 2, dtypes.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errs []float64
+			for k := 4; k <= 8; k++ {
+				ctx := context.New()
+				dt := math.Pow(2, -float64(k))
+				adj, vars := sdeAdjoint(t, ctx, testSDE(typ), adjoint.SDEOptions{Method: diffeq.Heun, Dt: dt}, bm)
+				if len(vars) != 6 {
+					t.Fatalf("got %d variables, want 6", len(vars))
+				}
+				dir := sdeDirect(t, ctx, testSDE(typ), diffeq.Heun, dt, bm, vars)
+				e := relErr(adj, dir)
+				errs = append(errs, e)
+				t.Logf("dt=2^-%d: relative error adjoint vs direct %.3g", k, e)
+			}
+			for i := 1; i < len(errs); i++ {
+				if !(errs[i] < errs[i-1]) {
+					t.Errorf("error did not decrease from dt=2^-%d to 2^-%d: %.3g → %.3g", i+3, i+4, errs[i-1], errs[i])
+				}
+			}
+			if !(errs[len(errs)-1] < errs[0]/4) {
+				t.Errorf("error fell only from %.3g to %.3g over a 16x smaller step", errs[0], errs[len(errs)-1])
+			}
+		})
+	}
+}
+
+func TestReversibleHeunExactGradients(t *testing.T) {
+	bm, err := diffeq.NewBrownian(7, 0, 1, 1.0/64, 3, 2, dtypes.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	s := testSDE(diffeq.Stratonovich)
+	adj, vars := sdeAdjoint(t, ctx, s, adjoint.SDEOptions{Method: diffeq.ReversibleHeun, Dt: 1.0 / 64}, bm)
+	dir := sdeDirect(t, ctx, s, diffeq.ReversibleHeun, 1.0/64, bm, vars)
+	e := relErr(adj, dir)
+	t.Logf("reversible Heun adjoint vs direct backprop: relative error %.3g", e)
+	if !(e < 1e-8) {
+		t.Errorf("reversible Heun adjoint vs direct: relative error %.3g ≥ 1e-8", e)
+	}
+}
+
+// TestSDEAdjointItoGBMClosedForm checks the Ito→Stratonovich conversion and
+// the stochastic adjoint against geometric Brownian motion
+// dz = μz dt + σz dW (Ito): z_T = z0·exp((μ − σ²/2)T + σW_T), so for
+// L = Σ z_T: dL/dz0 = z_T/z0, dL/dμ = Σ z_T·T, dL/dσ = Σ z_T·(W_T − σT).
+func TestSDEAdjointItoGBMClosedForm(t *testing.T) {
+	const mu, sigma, T = 0.4, 0.5, 1.0
+	gbm := diffeq.SDE{
+		Drift: func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+			return graph.Mul(z, ctx.VariableWithValue("mu", mu).ValueGraph(z.Graph()))
+		},
+		Diffusion: func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+			return graph.Mul(z, ctx.VariableWithValue("sigma", sigma).ValueGraph(z.Graph()))
+		},
+		Noise: diffeq.Diagonal,
+		Type:  diffeq.Ito,
+	}
+	z0 := tensorOf([]float64{1, 0.5, 2, 1.5}, 2, 2)
+	bm, err := diffeq.NewBrownian(3, 0, T, 1.0/4096, 2, 2, dtypes.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wT := bm.Increment(0, T)
+	zv := flat(t, z0)
+	var wantZ0, wantMu, wantSigma []float64
+	var zT []float64
+	for i, x := range zv {
+		e := x * math.Exp((mu-sigma*sigma/2)*T+sigma*wT[i])
+		zT = append(zT, e)
+		wantZ0 = append(wantZ0, e/x)
+	}
+	var sMu, sSig float64
+	for i := range zT {
+		sMu += zT[i] * T
+		sSig += zT[i] * (wT[i] - sigma*T)
+	}
+	wantMu, wantSigma = []float64{sMu}, []float64{sSig}
+	a, err := adjoint.NewSDE(backend.Shared(), context.New(), gbm, adjoint.SDEOptions{Dt: 1.0 / 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := a.Forward(z0, []float64{0, T}, bm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(flat(t, tr.Ys[1]), zT); !(e < 2e-3) {
+		t.Errorf("z_T: relative error %.3g against the closed form", e)
+	}
+	ones := tensorOf([]float64{1, 1, 1, 1}, 2, 2)
+	g, err := a.Backward(tr, []*tensors.Tensor{nil, ones})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []float64
+	}{{"dL/dz0", flat(t, g.Z0), wantZ0}, {"dL/dμ", flat(t, g.Params[0]), wantMu}, {"dL/dσ", flat(t, g.Params[1]), wantSigma}} {
+		e := relErr(c.got, c.want)
+		t.Logf("%s: relative error %.3g against the closed form", c.name, e)
+		if !(e < 2e-3) {
+			t.Errorf("%s = %v, want %v (relative error %.3g)", c.name, c.got, c.want, e)
+		}
+	}
+}
+
+// With checkpoints every 4 steps the backward pass resets z to the forward
+// states; the gradients stay as close to the direct ones as without.
+func TestSDEAdjointCheckpoints(t *testing.T) {
+	bm, err := diffeq.NewBrownian(11, 0, 1, 1.0/32, 3, 2, dtypes.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	s := testSDE(diffeq.Stratonovich)
+	plain, vars := sdeAdjoint(t, ctx, s, adjoint.SDEOptions{Dt: 1.0 / 32}, bm)
+	ck, _ := sdeAdjoint(t, ctx, s, adjoint.SDEOptions{Dt: 1.0 / 32, CheckpointEvery: 4}, bm)
+	dir := sdeDirect(t, ctx, s, diffeq.Heun, 1.0/32, bm, vars)
+	ePlain, eCk := relErr(plain, dir), relErr(ck, dir)
+	t.Logf("relative error vs direct: plain %.3g, checkpointed %.3g", ePlain, eCk)
+	if !(eCk < 1e-4) || !(eCk < 2*ePlain) {
+		t.Errorf("checkpointed adjoint: relative error %.3g (plain %.3g)", eCk, ePlain)
+	}
+	if relErr(ck, plain) == 0 {
+		t.Errorf("checkpointing changed nothing: were the checkpoints used?")
+	}
+}
+
+// Scalar and general noise: the stochastic adjoint is close to direct
+// backprop at a small step, and reversible Heun is exact.
+func TestSDEAdjointNoiseTypes(t *testing.T) {
+	diffusionGeneral := func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+		w := ctx.In("diffusion").VariableWithValue("w", tensorOf(detValues(2*6, 17, 0.4), 2, 6)).ValueGraph(z.Graph())
+		g := graph.AddScalar(graph.MulScalar(graph.Sigmoid(graph.MatMul(z, w)), 0.3), 0.05)
+		return graph.Reshape(g, z.Shape().Dimensions[0], 2, 3)
+	}
+	for _, c := range []struct {
+		noise diffeq.NoiseType
+		m     int
+	}{{diffeq.Scalar, 1}, {diffeq.General, 3}} {
+		t.Run(string(c.noise), func(t *testing.T) {
+			s := testSDE(diffeq.Stratonovich)
+			s.Noise = c.noise
+			if c.noise == diffeq.General {
+				s.Diffusion, s.BrownianSize = diffusionGeneral, 3
+			}
+			bm, err := diffeq.NewBrownian(5, 0, 1, 1.0/64, 3, c.m, dtypes.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.New()
+			for _, m := range []diffeq.Method{diffeq.Heun, diffeq.ReversibleHeun} {
+				adj, vars := sdeAdjoint(t, ctx, s, adjoint.SDEOptions{Method: m, Dt: 1.0 / 64}, bm)
+				dir := sdeDirect(t, ctx, s, m, 1.0/64, bm, vars)
+				e := relErr(adj, dir)
+				t.Logf("%s: relative error vs direct %.3g", m, e)
+				tol := 1e-4
+				if m == diffeq.ReversibleHeun {
+					tol = 1e-8
+				}
+				if !(e < tol) {
+					t.Errorf("%s with %s noise: relative error %.3g ≥ %g", m, c.noise, e, tol)
+				}
+			}
+		})
+	}
+}
+
+// The adjoint's forward solves equal diffeq's SDESolver on the same path.
+func TestSDEForwardMatchesDiffeqSolver(t *testing.T) {
+	bm, err := diffeq.NewBrownian(9, 0, 1, 1.0/32, 3, 2, dtypes.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	s := testSDE(diffeq.Stratonovich)
+	for _, m := range []diffeq.Method{diffeq.Heun, diffeq.SDEMidpoint, diffeq.ReversibleHeun} {
+		a, err := adjoint.NewSDE(backend.Shared(), ctx, s, adjoint.SDEOptions{Method: m, Dt: 1.0 / 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := a.Forward(sdeZ0, sdeTs, bm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		solver, err := diffeq.NewSDESolver(backend.Shared(), ctx, s, diffeq.Options{Method: m, Dt: 1.0 / 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sol, err := solver.Solve(sdeZ0, sdeTs, bm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range sdeTs {
+			if e := relErr(flat(t, tr.Ys[i]), flat(t, sol.Ys[i])); !(e < 1e-12) {
+				t.Errorf("%s: state at ts[%d] differs from diffeq.SDESolver by %.3g (relative)", m, i, e)
+			}
+		}
+	}
+}
