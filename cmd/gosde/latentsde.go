@@ -1,0 +1,304 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gosde/gosde/pkg/backend"
+	"github.com/gosde/gosde/pkg/datasets/ou"
+	"github.com/gosde/gosde/pkg/latentsde"
+	"github.com/gosde/gosde/pkg/plotting"
+)
+
+func init() {
+	register("latentsde", "train a latent SDE on OU paths; ELBO curve, prior vs true moments, plots", runLatentSDE)
+}
+
+// latentSDEHistory is the ELBO curve, kept next to the checkpoint so a
+// resumed run continues it.
+type latentSDEHistory struct {
+	Steps  []int     `json:"steps"`
+	Loss   []float64 `json:"loss"`
+	LogLik []float64 `json:"loglik"`
+	KL     []float64 `json:"kl"`
+	ELBO   []float64 `json:"elbo"`
+}
+
+// sequentialBackend returns the backend named by GOMLX_BACKEND or, when it is
+// unset or plain "go", the embedded backend with sequential op execution: GoMLX v0.26's
+// parallel executor can deadlock on the latent SDE's training graph.
+func sequentialBackend() (backends.Backend, error) {
+	if v := os.Getenv(backend.EnvVar); v != "" && v != backend.Embedded {
+		return backend.New()
+	}
+	return backend.NewWithConfig("go:ops_sequential")
+}
+
+func runLatentSDE(args []string) error {
+	fs := flag.NewFlagSet("latentsde", flag.ContinueOnError)
+	out := fs.String("out", "latentsde_out", "output directory (checkpoint, history, plots, report); an existing checkpoint is resumed")
+	steps := fs.Int("steps", 300, "total training steps (a resumed run continues up to this)")
+	p := ou.Process{Theta: 1.5, Mu: 0.5, Sigma: 0.4, Z0Mean: -1, Z0Std: 0.2}
+	fs.Float64Var(&p.Theta, "theta", p.Theta, "OU mean-reversion rate of the data")
+	fs.Float64Var(&p.Mu, "mu", p.Mu, "OU mean of the data")
+	fs.Float64Var(&p.Sigma, "sigma", p.Sigma, "OU diffusion of the data")
+	fs.Float64Var(&p.Z0Mean, "z0-mean", p.Z0Mean, "mean of the data's initial state")
+	fs.Float64Var(&p.Z0Std, "z0-std", p.Z0Std, "std of the data's initial state")
+	t1 := fs.Float64("t1", 2, "end time")
+	nObs := fs.Int("obs", 21, "observation times linspace(0, t1, obs)")
+	paths := fs.Int("paths", 128, "training paths (all form the batch of each step)")
+	obsNoise := fs.Float64("obs-noise", 0.02, "observation noise std (also the Gaussian likelihood's std)")
+	latent := fs.Int("latent", 1, "latent size")
+	ctxDim := fs.Int("context", 8, "encoder context size")
+	hidden := fs.Int("hidden", 32, "drift networks' hidden width (two layers)")
+	encHidden := fs.Int("encoder-hidden", 16, "GRU width")
+	dt := fs.Float64("dt", 0.05, "Euler–Maruyama step")
+	lr := fs.Float64("lr", 1e-2, "Adam learning rate")
+	klSpec := fs.String("kl", "linear:100", "KL weight schedule: constant:W, linear:STEPS[:MAX], cyclical:PERIOD:CYCLES[:RATIO[:MAX]]")
+	likName := fs.String("likelihood", "gaussian", "observation likelihood: gaussian or laplace")
+	saveEvery := fs.Int("save-every", 50, "checkpoint every this many steps")
+	samples := fs.Int("samples", 1000, "prior samples for the moment comparison")
+	seed := fs.Uint64("seed", 1, "random seed (data and noise)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *steps < 0 || *saveEvery < 1 || *samples < 2 {
+		return errors.New("--steps must be ≥ 0, --save-every ≥ 1, --samples ≥ 2")
+	}
+	sched, err := latentsde.ParseKLSchedule(*klSpec)
+	if err != nil {
+		return fmt.Errorf("--kl: %w", err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	b, err := sequentialBackend()
+	if err != nil {
+		return err
+	}
+	ts := latentsde.Linspace(0, *t1, *nObs)
+	data, _, err := latentsde.OUData(p, ts, *paths, *obsNoise, *seed, dtypes.Float32)
+	if err != nil {
+		return err
+	}
+	model, err := latentsde.New(latentsde.Config{DataDim: 1, LatentDim: *latent, ContextDim: *ctxDim, Hidden: []int{*hidden, *hidden},
+		EncoderHidden: *encHidden, Likelihood: latentsde.Likelihood(*likName), ObsScale: *obsNoise, Dt: *dt})
+	if err != nil {
+		return err
+	}
+	ctx := context.New()
+	if err := ctx.SetRNGStateFromSeed(int64(*seed)); err != nil {
+		return err
+	}
+	tr, err := latentsde.NewTrainer(b, ctx, model, latentsde.TrainConfig{LearningRate: *lr, Schedule: sched, Seed: *seed})
+	if err != nil {
+		return err
+	}
+	ckPath, histPath := filepath.Join(*out, "checkpoint.bin"), filepath.Join(*out, "history.json")
+	var hist latentSDEHistory
+	if _, err := os.Stat(ckPath); err == nil {
+		if err := tr.Load(ckPath); err != nil {
+			return err
+		}
+		if raw, err := os.ReadFile(histPath); err == nil {
+			if err := json.Unmarshal(raw, &hist); err != nil {
+				return fmt.Errorf("%s: %w", histPath, err)
+			}
+		}
+		truncateHistory(&hist, tr.GlobalStep())
+		fmt.Printf("resuming from %s at step %d\n", ckPath, tr.GlobalStep())
+	}
+	save := func() error {
+		if err := tr.Save(ckPath); err != nil {
+			return err
+		}
+		raw, err := json.Marshal(hist)
+		if err != nil {
+			return err
+		}
+		return plotting.WriteFileAtomic(histPath, raw)
+	}
+	var total float64
+	for tr.GlobalStep() < *steps {
+		st, err := tr.Step(data)
+		if err != nil {
+			return err
+		}
+		total += st.Seconds
+		hist.Steps = append(hist.Steps, st.Step)
+		hist.Loss = append(hist.Loss, st.Loss)
+		hist.LogLik = append(hist.LogLik, st.LogLik)
+		hist.KL = append(hist.KL, st.KL)
+		hist.ELBO = append(hist.ELBO, st.LogLik-st.KL)
+		progress(st, *steps)
+		if st.Step%*saveEvery == 0 || st.Step == *steps {
+			if err := save(); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Println()
+	if err := save(); err != nil {
+		return err
+	}
+	return latentSDEReport(tr, p, data, &hist, *samples, *seed, *out)
+}
+
+// progress prints a one-line progress bar with the step's figures.
+func progress(st latentsde.StepStats, total int) {
+	const width = 24
+	done := min(width, st.Step*width/max(total, 1))
+	fmt.Printf("\r[%s%s] %d/%d  loss %.4g  loglik %.4g  KL %.4g (w %.2f)  %.0f ms/step ",
+		strings.Repeat("=", done), strings.Repeat(" ", width-done), st.Step, total, st.Loss, st.LogLik, st.KL, st.KLWeight, 1000*st.Seconds)
+}
+
+// truncateHistory drops history entries past step (written after the last
+// checkpoint of an interrupted run).
+func truncateHistory(h *latentSDEHistory, step int) {
+	n := 0
+	for n < len(h.Steps) && h.Steps[n] <= step {
+		n++
+	}
+	h.Steps, h.Loss, h.LogLik, h.KL, h.ELBO = h.Steps[:n], h.Loss[:n], h.LogLik[:n], h.KL[:n], h.ELBO[:n]
+}
+
+// firstCoord returns rows[i][k*dim] for k < n: the first data coordinate
+// of each flattened path.
+func firstCoord(rows [][]float64, n, dim int) [][]float64 {
+	out := make([][]float64, len(rows))
+	for i, r := range rows {
+		out[i] = make([]float64, n)
+		for k := range n {
+			out[i][k] = r[k*dim]
+		}
+	}
+	return out
+}
+
+func latentSDEReport(tr *latentsde.Trainer, p ou.Process, data latentsde.Data, hist *latentSDEHistory, samples int, seed uint64, out string) error {
+	ts := data.Ts
+	fine := latentsde.Linspace(ts[0], ts[len(ts)-1], 4*(len(ts)-1)+1)
+	prior, _, err := tr.SamplePrior(samples, fine, seed+1)
+	if err != nil {
+		return err
+	}
+	priorPaths := firstCoord(prior, len(fine), 1)
+	rows, err := latentsde.CompareMoments(p, fine, priorPaths)
+	if err != nil {
+		return err
+	}
+	var maxMean, maxStd float64
+	fmt.Printf("learned prior vs OU (%d prior samples, decoded):\n   t     mean  (true)     std  (true)\n", samples)
+	for k, r := range rows {
+		maxMean, maxStd = math.Max(maxMean, r.MeanErr), math.Max(maxStd, r.StdErrAbs)
+		if k%4 == 0 {
+			fmt.Printf("%5.2f  %7.4f (%7.4f)  %6.4f (%6.4f)\n", r.T, r.Mean, r.TrueMean, r.Std, r.TrueStd)
+		}
+	}
+	fmt.Printf("max |mean error| %.4f, max |std error| %.4f over t ∈ [%g, %g]\n", maxMean, maxStd, fine[0], fine[len(fine)-1])
+	n := len(hist.ELBO)
+	if n > 0 {
+		fmt.Printf("ELBO: first %.4g, last %.4g (mean of the last %d steps %.4g)\n", hist.ELBO[0], hist.ELBO[n-1], min(n, 20), meanTail(hist.ELBO, 20))
+	}
+	report := map[string]any{"steps": tr.GlobalStep(), "ou": p, "moments": rows, "max_mean_error": maxMean, "max_std_error": maxStd}
+	if n > 0 {
+		report["elbo_last"] = hist.ELBO[n-1]
+	}
+	raw, err := json.MarshalIndent(report, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := plotting.WriteFileAtomic(filepath.Join(out, "report.json"), raw); err != nil {
+		return err
+	}
+	return latentSDEPlots(tr, data, hist, fine, priorPaths, rows, seed, out)
+}
+
+func meanTail(xs []float64, k int) float64 {
+	k = min(k, len(xs))
+	var s float64
+	for _, x := range xs[len(xs)-k:] {
+		s += x
+	}
+	return s / float64(k)
+}
+
+func latentSDEPlots(tr *latentsde.Trainer, data latentsde.Data, hist *latentSDEHistory,
+	fine []float64, priorPaths [][]float64, rows []latentsde.MomentRow, seed uint64, out string) error {
+	ts := data.Ts
+	const w, h = 800, 500
+	obs := firstCoord(data.Rows(), len(ts), 1)
+	figData, err := plotting.Paths("OU training data (observed)", ts, obs[:min(len(obs), 40)], nil)
+	if err != nil {
+		return err
+	}
+	// Posterior samples for the first three sequences, with their data.
+	few := data.Head(3)
+	post, _, err := tr.SamplePosterior(few, fine, seed+2)
+	if err != nil {
+		return err
+	}
+	var lines []plotting.Series
+	for i := range 3 {
+		lines = append(lines, plotting.Series{Label: fmt.Sprintf("data %d", i), Xs: ts, Ys: obs[i], Points: true, Dashed: true, Color: plotting.PaletteColor(i)})
+	}
+	figPost, err := plotting.Paths("posterior samples given 3 observed sequences", fine, firstCoord(post, len(fine), 1), nil, lines...)
+	if err != nil {
+		return err
+	}
+	band, err := plotting.QuantileBand("prior 5–95%", priorPaths, 0.05, 0.95)
+	if err != nil {
+		return err
+	}
+	trueMean, lo, hi := make([]float64, len(rows)), make([]float64, len(rows)), make([]float64, len(rows))
+	for k, r := range rows {
+		trueMean[k] = r.TrueMean
+		lo[k], hi[k] = r.TrueMean-1.645*r.TrueStd, r.TrueMean+1.645*r.TrueStd
+	}
+	figPrior, err := plotting.Paths("learned prior samples vs true OU", fine, priorPaths[:min(len(priorPaths), 30)], []plotting.Band{band},
+		plotting.Series{Label: "true mean", Xs: fine, Ys: trueMean},
+		plotting.Series{Label: "true 5%", Xs: fine, Ys: lo, Dashed: true},
+		plotting.Series{Label: "true 95%", Xs: fine, Ys: hi, Dashed: true})
+	if err != nil {
+		return err
+	}
+	// The first steps' ELBO is orders of magnitude below the rest: skip the
+	// first tenth so the curve is readable, and add a running mean.
+	skip := len(hist.Steps) / 10
+	xs := make([]float64, 0, len(hist.Steps)-skip)
+	for _, s := range hist.Steps[skip:] {
+		xs = append(xs, float64(s))
+	}
+	ys := hist.ELBO[skip:]
+	smooth := make([]float64, len(ys))
+	for i := range ys {
+		lo := max(0, i-19)
+		smooth[i] = meanTail(ys[lo:i+1], 20)
+	}
+	title := "ELBO per sequence"
+	if skip > 0 {
+		title = fmt.Sprintf("ELBO per sequence (from step %d)", hist.Steps[skip])
+	}
+	figELBO, err := plotting.Lines(title, "step", "ELBO", plotting.Series{Label: "log-lik − KL", Xs: xs, Ys: ys},
+		plotting.Series{Label: "running mean (20 steps)", Xs: xs, Ys: smooth})
+	if err != nil {
+		return err
+	}
+	for name, f := range map[string]plotting.Figure{"data.png": figData, "posterior.png": figPost, "prior.png": figPrior, "elbo.png": figELBO} {
+		if err := plotting.Save(f, filepath.Join(out, name), w, h); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("wrote %s/{checkpoint.bin,history.json,report.json,data.png,posterior.png,prior.png,elbo.png}\n", out)
+	return nil
+}

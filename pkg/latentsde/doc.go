@@ -1,0 +1,18 @@
+// Package latentsde provides latent stochastic and ordinary differential
+// equation models and the pieces they are built from:
+//
+//   - the KL divergence between a posterior and a prior SDE that share their
+//     diffusion, integrated alongside the solve as an extra state (logqp),
+//     with a host solver (LogqpSolver) and an in-graph Euler–Maruyama step;
+//   - the Ornstein–Uhlenbeck KL check: closed form, Monte Carlo logqp
+//     estimate, trapezoid estimates and a convergence table (OUPair,
+//     OUKLCheck, OUKLConvergence);
+//   - ELBO pieces: KL between diagonal Gaussians, Gaussian and Laplace
+//     log-likelihoods with per-observation masks, KL weight schedules
+//     (constant, linear warm-up, cyclical annealing);
+//   - the latent SDE of Li et al. (2020) (GRU encoder run backwards over the
+//     observations, posterior and prior drifts, shared diagonal diffusion,
+//     decoder) and the latent ODE of Rubanova et al. (2019).
+//
+// See docs/latentsde.md for the maths.
+package latentsde
