@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/gosde/gosde/pkg/backend"
+	"github.com/gosde/gosde/pkg/bench"
+)
+
+func init() {
+	register("bench", "speed benchmarks against torchsde/torchdiffeq anchors (one line per row)", runBench)
+}
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	rows := fs.String("rows", "all", "comma-separated rows to run: "+strings.Join(bench.Names(), ","))
+	repeats := fs.Int("repeats", 3, "timed repetitions per row (median, min, max reported)")
+	warmup := fs.Int("warmup", 1, "untimed runs before timing (compilation happens there)")
+	shards := fs.Int("shards", 0, "SDE rows: split the batch over this many goroutines (0: number of CPUs on the pure-Go backend, 1 otherwise)")
+	chunk := fs.Int("chunk", 0, "SDE rows: solver steps per executable call (0: diffeq's default)")
+	cfg := fs.String("backend", "", "backend configuration as in GOMLX_BACKEND (default: $GOMLX_BACKEND, else the pure-Go backend)")
+	asJSON := fs.Bool("json", false, "print one JSON object per row instead of a line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *repeats < 1 {
+		return fmt.Errorf("--repeats must be ≥ 1, got %d", *repeats)
+	}
+	if *warmup < 0 || *shards < 0 || *chunk < 0 {
+		return fmt.Errorf("--warmup, --shards and --chunk must be ≥ 0")
+	}
+	selected, err := bench.Select(*rows)
+	if err != nil {
+		return err
+	}
+	conf := *cfg
+	if conf == "" {
+		conf = backend.Config()
+	}
+	b, err := backend.NewWithConfig(conf)
+	if err != nil {
+		return err
+	}
+	defer b.Finalize()
+	o := bench.Options{Repeats: *repeats, Warmup: *warmup, Shards: *shards, Chunk: *chunk}
+	if *warmup == 0 {
+		o.Warmup = -1
+	}
+	if !*asJSON {
+		fmt.Printf("# backend %s (%s), fast float32 kernels on the pure-Go backend: %v\n", conf, b.Description(), backend.FastKernels())
+	}
+	enc := json.NewEncoder(os.Stdout)
+	for _, row := range selected {
+		if row.Run == nil {
+			if *asJSON {
+				_ = enc.Encode(map[string]string{"row": row.Name, "unavailable": row.Unavailable})
+			} else {
+				fmt.Printf("%-8s %s | %s | not available: %s\n", row.Name, row.Work, row.Setting, row.Unavailable)
+			}
+			continue
+		}
+		res, err := row.Run(b, o)
+		if err != nil {
+			return fmt.Errorf("row %s: %w", row.Name, err)
+		}
+		if *asJSON {
+			if err := enc.Encode(res); err != nil {
+				return err
+			}
+		} else {
+			fmt.Println(res)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gosde/gosde/pkg/backend"
+	"github.com/gosde/gosde/pkg/datasets/mnist"
+	"github.com/gosde/gosde/pkg/diffeq"
+	"github.com/gosde/gosde/pkg/odenet"
+)
+
+func init() {
+	register("mnist", "train and test the ODE-Net (or ResNet) MNIST classifier of Chen et al. 2018", runMNIST)
+}
+
+func runMNIST(args []string) error {
+	fs := flag.NewFlagSet("mnist", flag.ContinueOnError)
+	model := fs.String("model", odenet.ODENet, "classifier: odenet or resnet")
+	solver := fs.String("solver", string(diffeq.RK4), "ODE block solver: euler, midpoint, rk4 or dopri5 (fixed steps)")
+	steps := fs.Int("steps", 2, "solver steps over [0, 1] (ODE-Net)")
+	epochs := fs.Int("epochs", 1, "training epochs")
+	batch := fs.Int("batch", 128, "training batch size")
+	evalBatch := fs.Int("eval-batch", 500, "evaluation batch size")
+	lr := fs.Float64("lr", 0, "learning rate (0: 1e-3 for adam, 0.1 for sgd)")
+	opt := fs.String("optimizer", "adam", "optimizer: adam, or sgd (with momentum 0.9, as the reference)")
+	trainLimit := fs.Int("train-limit", 0, "train on the first N training images only (0: all 60,000)")
+	testLimit := fs.Int("test-limit", 0, "test on the first N test images only (0: all 10,000)")
+	data := fs.String("data", "", "directory with the four MNIST IDX files (.gz or raw); default: the GoMNIST module's data/")
+	out := fs.String("out", "", "directory for checkpoints; a run with the same --out resumes")
+	ckptEvery := fs.Int("checkpoint-every", 100, "steps between checkpoints")
+	seed := fs.Uint64("seed", 0, "initialisation and shuffling seed")
+	progress := fs.Bool("progress", true, "show the progress bar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	name, err := odenet.ParseModel(*model)
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	cfg := odenet.Config{Model: name, Method: diffeq.Method(*solver), Steps: *steps}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if *trainLimit < 0 || *testLimit < 0 {
+		return fmt.Errorf("--train-limit and --test-limit must be ≥ 0, got %d and %d", *trainLimit, *testLimit)
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	trainSet, testSet, err := mnist.Load(*data, *data == "")
+	if err != nil {
+		return err
+	}
+	trainSet, testSet = trainSet.Subset(*trainLimit), testSet.Subset(*testLimit)
+	params, err := odenet.ParamCount(b, odenet.NewContext(*seed), cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("model: %s, %d parameters (%.2fM)\n", cfg, params, float64(params)/1e6)
+	fmt.Printf("data: %d training, %d test images (loaded in %.1fs); backend: %s\n",
+		trainSet.N, testSet.N, time.Since(t0).Seconds(), b.Description())
+	res, err := odenet.Train(b, cfg, trainSet, testSet, odenet.Options{
+		Epochs: *epochs, Batch: *batch, EvalBatch: *evalBatch, LR: *lr, Optimizer: *opt, Seed: *seed,
+		OutDir: *out, CheckpointEvery: *ckptEvery, Progress: *progress, Log: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	if res.StepsRun > 0 {
+		fmt.Printf("trained %d steps (global step %d) in %.1fs: %.1f images/s, train loss (last epoch) %.4f, NFE forward per batch %d\n",
+			res.StepsRun, res.Steps, res.TrainSeconds, res.TrainImagesSec, res.TrainLoss, res.NFEForward)
+	} else {
+		fmt.Printf("already trained to global step %d (checkpoint in %s)\n", res.Steps, *out)
+	}
+	fmt.Printf("evaluated %d test images in %.1fs: %.1f images/s, test loss %.4f\n",
+		testSet.N, res.EvalSeconds, res.EvalImagesSec, res.TestLoss)
+	fmt.Printf("test accuracy %.2f%%\n", 100*res.TestAccuracy)
+	return nil
+}

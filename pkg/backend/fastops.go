@@ -1,0 +1,785 @@
+package backend
+
+import (
+	"math"
+	"os"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Fast kernels for the embedded pure-Go backend (simplego), float32 only:
+//
+//   - Tanh, Logistic, Exp: simplego converts every element to float64 and
+//     calls math.Tanh / math.Exp (22–31 ns per value for Tanh, 9–10 for
+//     Logistic, 6–9 for Exp on the 2-core test machine). Here they are
+//     table-free approximations computed in float64 and rounded once: exp by
+//     range reduction (y = k·ln2 + r, |r| ≤ ln2/2) and a degree-8 Taylor
+//     polynomial (relative error below 1e-9), tanh by its odd series for
+//     |x| < 0.3 and (1 − e)/(1 + e) with e = exp(−2|x|) above, the logistic
+//     as 1/(1 + exp(−x)). Before rounding the relative error is below 1e-8
+//     (tested against math.Tanh and math.Exp on dense grids and at the
+//     extremes), so results are within one float32 ulp of the exact value.
+//   - Add, Mul, Sub with a row broadcast along leading axes (bias rows),
+//     which simplego runs through a per-element index iterator; with AVX2,
+//     also same-shape and scalar-operand cases, 8 lanes at a time.
+//   - DotGeneral of rank-2 operands (x·W, x·Wᵀ, xᵀ·W), which simplego
+//     first copies into a normalised layout; with AVX2 and FMA, a
+//     register-blocked vector kernel, split over the CPUs above 4M
+//     multiply-adds.
+//
+// Float64 and every other case keep simplego's kernels (the originals are
+// called as fallbacks).
+//
+// simplego has no public hook for kernels: they are installed into its
+// executor table at its "user override" priority through go:linkname
+// references to unexported functions of GoMLX v0.26.0, the version go.mod
+// pins (setNodeExecutor, unaryOperandAndOutput, binaryOperandsAndOutput,
+// (*Backend).getBufferForShape and the original executors). At start-up a
+// self-check verifies, on a real simplego buffer and a real DotGeneral node,
+// that the mirrored layouts (sgBuffer, sgNode, sgDotData) still match; if
+// they do not, or if GOSDE_FAST_KERNELS=0, nothing is installed and
+// simplego runs as before. The kernels apply to every simplego backend in
+// the process, wrapped or not. The AVX2 versions run when
+// golang.org/x/sys/cpu reports AVX2 and FMA (fastops_amd64.s).
+
+// FastKernelsEnv is the environment variable that disables the fast kernels
+// and the wrapper's Where folding when set to "0" (read once, at program
+// start); for comparisons.
+const FastKernelsEnv = "GOSDE_FAST_KERNELS"
+
+// sgBuffer mirrors the layout of simplego.Buffer (v0.26.0).
+type sgBuffer struct {
+	shape shapes.Shape
+	valid bool
+	flat  any
+}
+
+// sgBackend stands for simplego's *Backend, which the kernels only pass
+// through.
+type sgBackend struct{}
+
+// sgNode mirrors the layout of simplego.Node (v0.26.0).
+type sgNode struct {
+	builderIdx         int
+	inputs             []*sgNode
+	opType             backends.OpType
+	shape              shapes.Shape
+	builder            unsafe.Pointer
+	multiOutputsShapes []shapes.Shape
+	multiOutputsNodes  []*sgNode
+	isNodeSelectOutput bool
+	selectOutputIdx    int
+	data               any
+}
+
+// sgDotData mirrors simplego's dotGeneralNodeData (v0.26.0), the data of a
+// DotGeneral node.
+type sgDotData struct {
+	lhsContractingAxes, lhsBatchAxes                     []int
+	rhsContractingAxes, rhsBatchAxes                     []int
+	batchSize, lhsCrossSize, rhsCrossSize, contracting   int
+	lhsBlockedShape, rhsBlockedShape, outputBlockedShape shapes.Shape
+}
+
+// sgExecutor has the signature of simplego's nodeExecutor.
+type sgExecutor func(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+// sgPriorityUser is simplego's priorityUser: custom overrides win over the
+// generic and typed kernels.
+const sgPriorityUser = 100
+
+//go:linkname sgSetNodeExecutor github.com/gomlx/gomlx/backends/simplego.setNodeExecutor
+func sgSetNodeExecutor(opType backends.OpType, priority int, executor sgExecutor)
+
+//go:linkname sgUnaryOperandAndOutput github.com/gomlx/gomlx/backends/simplego.unaryOperandAndOutput
+func sgUnaryOperandAndOutput(backend *sgBackend, inputs []*sgBuffer, inputsOwned []bool) (input, output *sgBuffer)
+
+//go:linkname sgGetBufferForShape github.com/gomlx/gomlx/backends/simplego.(*Backend).getBufferForShape
+func sgGetBufferForShape(backend *sgBackend, shape shapes.Shape) *sgBuffer
+
+//go:linkname sgExecDotGeneral github.com/gomlx/gomlx/backends/simplego.execDotGeneral
+func sgExecDotGeneral(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+//go:linkname sgExecTanh github.com/gomlx/gomlx/backends/simplego.execTanh
+func sgExecTanh(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+//go:linkname sgExecLogistic github.com/gomlx/gomlx/backends/simplego.execLogistic
+func sgExecLogistic(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+//go:linkname sgExecExp github.com/gomlx/gomlx/backends/simplego.execExp
+func sgExecExp(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+//go:linkname sgBinaryOperandsAndOutput github.com/gomlx/gomlx/backends/simplego.binaryOperandsAndOutput
+func sgBinaryOperandsAndOutput(backend *sgBackend, inputs []*sgBuffer, inputsOwned []bool, outputShape shapes.Shape) (lhs, rhs, output *sgBuffer, lhsIsScalarOr1, rhsIsScalarOr1 bool)
+
+//go:linkname sgExecAdd github.com/gomlx/gomlx/backends/simplego.execAdd
+func sgExecAdd(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+//go:linkname sgExecMul github.com/gomlx/gomlx/backends/simplego.execMul
+func sgExecMul(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+//go:linkname sgExecSub github.com/gomlx/gomlx/backends/simplego.execSub
+func sgExecSub(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+// fastKernels and fastDot record whether the kernels were installed.
+var fastKernels, fastDot bool
+
+// speedupsOff is set when FastKernelsEnv is "0": no kernels and no Where
+// folding. Otherwise the variable may list parts to leave out, for
+// measuring each one's effect: "-fold" (Where folding), "-elementwise"
+// (Tanh, Logistic, Exp), "-broadcast" (row-broadcast Add/Mul/Sub), "-dot"
+// (DotGeneral), "-avx" (the AVX2 versions of the kernels).
+var (
+	speedupsOff = os.Getenv(FastKernelsEnv) == "0"
+	disabled    = parseDisabled(os.Getenv(FastKernelsEnv))
+)
+
+func parseDisabled(v string) map[string]bool {
+	m := map[string]bool{}
+	for _, p := range strings.Split(v, ",") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(p), "-"); ok {
+			m[name] = true
+		}
+	}
+	return m
+}
+
+func init() {
+	if disabled["avx"] {
+		hasAVX2FMA = false
+	}
+	if speedupsOff || !simplegoLayoutOK() {
+		return
+	}
+	if !disabled["elementwise"] {
+		sgSetNodeExecutor(backends.OpTypeTanh, sgPriorityUser, float32Unary(tanh32Slice, sgExecTanh))
+		sgSetNodeExecutor(backends.OpTypeLogistic, sgPriorityUser, float32Unary(logistic32Slice, sgExecLogistic))
+		sgSetNodeExecutor(backends.OpTypeExp, sgPriorityUser, float32Unary(exp32Slice, sgExecExp))
+	}
+	if !disabled["broadcast"] {
+		sgSetNodeExecutor(backends.OpTypeAdd, sgPriorityUser, float32RowBroadcast(opAdd, sgExecAdd))
+		sgSetNodeExecutor(backends.OpTypeMul, sgPriorityUser, float32RowBroadcast(opMul, sgExecMul))
+		sgSetNodeExecutor(backends.OpTypeSub, sgPriorityUser, float32RowBroadcast(opSub, sgExecSub))
+	}
+	if !disabled["dot"] && simplegoDotLayoutOK() {
+		sgSetNodeExecutor(backends.OpTypeDotGeneral, sgPriorityUser, execDotGeneral32)
+		fastDot = true
+	}
+	fastKernels = true
+}
+
+// FastKernels reports whether gosde's fast float32 kernels are installed in
+// the embedded backend (see FastKernelsEnv).
+func FastKernels() bool { return fastKernels }
+
+// simplegoLayoutOK checks on a real simplego buffer that sgBuffer mirrors
+// simplego.Buffer.
+func simplegoLayoutOK() (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	b, err := simplego.New("")
+	if err != nil {
+		return false
+	}
+	defer b.Finalize()
+	data := []float32{1.5, -2.5, 3.25}
+	shape := shapes.Make(dtypes.Float32, 3)
+	buf, err := b.BufferFromFlatData(0, data, shape)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = b.BufferFinalize(buf) }()
+	v := reflect.ValueOf(buf)
+	if v.Kind() != reflect.Pointer || v.Type().Elem().Size() != unsafe.Sizeof(sgBuffer{}) {
+		return false
+	}
+	m := (*sgBuffer)(v.UnsafePointer())
+	flat, isF32 := m.flat.([]float32)
+	return m.shape.Equal(shape) && m.valid && isF32 && slices.Equal(flat, data)
+}
+
+// simplegoDotLayoutOK checks on a real simplego DotGeneral node that sgNode
+// and sgDotData mirror simplego's Node and dotGeneralNodeData.
+func simplegoDotLayoutOK() (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	b, err := simplego.New("")
+	if err != nil {
+		return false
+	}
+	defer b.Finalize()
+	bld := b.Builder("gosde_layout_check")
+	lhs, err1 := bld.Parameter("lhs", shapes.Make(dtypes.Float32, 2, 3, 4), nil)
+	rhs, err2 := bld.Parameter("rhs", shapes.Make(dtypes.Float32, 2, 4, 5), nil)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	dot, err := bld.DotGeneral(lhs, []int{2}, []int{0}, rhs, []int{1}, []int{0})
+	if err != nil {
+		return false
+	}
+	v := reflect.ValueOf(dot)
+	if v.Kind() != reflect.Pointer || v.Type().Elem().Name() != "Node" || v.Type().Elem().Size() != unsafe.Sizeof(sgNode{}) {
+		return false
+	}
+	// simplego's DotGeneral returns a Reshape of the DotGeneral node, whose
+	// output is the normalised (batch, lhs cross, rhs cross).
+	n := (*sgNode)(v.UnsafePointer())
+	if len(n.inputs) != 1 {
+		return false
+	}
+	n = n.inputs[0]
+	dv := reflect.ValueOf(n.data)
+	if n.opType != backends.OpTypeDotGeneral || !n.shape.Equal(shapes.Make(dtypes.Float32, 2, 3, 5)) || len(n.inputs) != 2 ||
+		dv.Kind() != reflect.Pointer || dv.Type().Elem().Name() != "dotGeneralNodeData" || dv.Type().Elem().Size() != unsafe.Sizeof(sgDotData{}) {
+		return false
+	}
+	d := (*sgDotData)(dv.UnsafePointer())
+	dotDataType = efaceType(&n.data)
+	return slices.Equal(d.lhsContractingAxes, []int{2}) && slices.Equal(d.lhsBatchAxes, []int{0}) &&
+		slices.Equal(d.rhsContractingAxes, []int{1}) && slices.Equal(d.rhsBatchAxes, []int{0}) &&
+		d.batchSize == 2 && d.lhsCrossSize == 3 && d.rhsCrossSize == 5 && d.contracting == 4
+}
+
+// dotDataType is the type word of simplego's *dotGeneralNodeData in an
+// interface, recorded by simplegoDotLayoutOK.
+var dotDataType unsafe.Pointer
+
+// efaceType and efaceData return the type and data words of an interface
+// value (Go's eface layout).
+func efaceType(v *any) unsafe.Pointer { return (*[2]unsafe.Pointer)(unsafe.Pointer(v))[0] }
+func efaceData(v *any) unsafe.Pointer { return (*[2]unsafe.Pointer)(unsafe.Pointer(v))[1] }
+
+// dotData returns the node's DotGeneral parameters, or nil if its data is
+// not simplego's *dotGeneralNodeData.
+func dotData(node *sgNode) *sgDotData {
+	if node.data == nil || dotDataType == nil || efaceType(&node.data) != dotDataType {
+		return nil
+	}
+	return (*sgDotData)(efaceData(&node.data))
+}
+
+// execDotGeneral32 runs float32 matrix products without batch axes (rank-2
+// operands, one contracting axis each: x·W, x·Wᵀ and xᵀ·W, the products of
+// dense layers and their gradients) with AVX2 FMA kernels where the CPU has
+// them and register-blocked loops otherwise; simplego first copies both
+// operands into a normalised layout and then loops with short inner
+// dimensions. Other cases go to simplego.
+func execDotGeneral32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	l, r := inputs[0], inputs[1]
+	d := dotData(node)
+	if d == nil || l.shape.DType != dtypes.Float32 || r.shape.DType != dtypes.Float32 || node.shape.DType != dtypes.Float32 ||
+		l.shape.Rank() != 2 || r.shape.Rank() != 2 || len(d.lhsBatchAxes) != 0 || len(d.rhsBatchAxes) != 0 ||
+		len(d.lhsContractingAxes) != 1 || len(d.rhsContractingAxes) != 1 {
+		return sgExecDotGeneral(backend, node, inputs, inputsOwned)
+	}
+	lc, rc := d.lhsContractingAxes[0], d.rhsContractingAxes[0]
+	if lc == 0 && rc == 1 || l.shape.Dimensions[lc] == 0 {
+		return sgExecDotGeneral(backend, node, inputs, inputsOwned)
+	}
+	m, k, n := l.shape.Dimensions[1-lc], l.shape.Dimensions[lc], r.shape.Dimensions[1-rc]
+	out := sgGetBufferForShape(backend, node.shape)
+	o := out.flat.([]float32)[:m*n]
+	lf, rf := l.flat.([]float32)[:m*k], r.flat.([]float32)[:k*n]
+	switch {
+	case lc == 1 && rc == 0: // o = a·b
+		matmulStrided(o, lf, rf, m, k, n, k, 1)
+	case lc == 0 && rc == 0: // o = aᵀ·b, a (k×m)
+		matmulStrided(o, lf, rf, m, k, n, 1, m)
+	default: // o = a·bᵀ, b (n×k): transpose b into scratch first
+		bt := getScratch(k * n)
+		for j := range n {
+			row := rf[j*k : j*k+k]
+			for p, v := range row {
+				bt[p*n+j] = v
+			}
+		}
+		matmulStrided(o, lf, bt, m, k, n, k, 1)
+		putScratch(bt)
+	}
+	return out, nil
+}
+
+// scratchPool holds float32 scratch slices for transposes.
+var scratchPool sync.Pool
+
+func getScratch(n int) []float32 {
+	if p, ok := scratchPool.Get().(*[]float32); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float32, n)
+}
+
+func putScratch(s []float32) { scratchPool.Put(&s) }
+
+// parallelMACs is the size (multiply-adds) from which a product is split
+// over the CPUs by rows. Smaller products (those of the SDE benchmarks, whose
+// batch is already split over goroutines by the solver) stay on one core.
+const parallelMACs = 1 << 22
+
+// matmulStrided sets o (m×n) = A·B with A(i, p) = a[i·sai + p·sap] and b
+// (k×n), k ≥ 1, splitting large products by rows over the CPUs.
+func matmulStrided(o, a, b []float32, m, k, n, sai, sap int) {
+	workers := min(runtime.GOMAXPROCS(0), m/16)
+	if workers < 2 || m*k*n < parallelMACs {
+		matmulRows(o, a, b, m, k, n, sai, sap)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*m/workers, (w+1)*m/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			matmulRows(o[lo*n:], a[lo*sai:], b, hi-lo, k, n, sai, sap)
+		}()
+	}
+	wg.Wait()
+}
+
+// matmulRows is matmulStrided on the calling goroutine: the AVX2 kernel for
+// the leading multiple-of-8 columns when available, scalar loops (four
+// columns at a time) for the rest.
+func matmulRows(o, a, b []float32, m, k, n, sai, sap int) {
+	j0 := matmulVector(o, a, b, m, k, n, sai, sap)
+	for i := range m {
+		oi := o[i*n : i*n+n]
+		j := j0
+		for ; j+4 <= n; j += 4 {
+			var s0, s1, s2, s3 float32
+			for p := range k {
+				av := a[i*sai+p*sap]
+				bp := b[p*n+j : p*n+j+4]
+				s0 += av * bp[0]
+				s1 += av * bp[1]
+				s2 += av * bp[2]
+				s3 += av * bp[3]
+			}
+			oi[j], oi[j+1], oi[j+2], oi[j+3] = s0, s1, s2, s3
+		}
+		for ; j < n; j++ {
+			var s float32
+			for p := range k {
+				s += a[i*sai+p*sap] * b[p*n+j]
+			}
+			oi[j] = s
+		}
+	}
+}
+
+// float32Unary returns an executor that runs kernel on float32 tensors and
+// fallback on other dtypes.
+func float32Unary(kernel func(dst, src []float32), fallback sgExecutor) sgExecutor {
+	return func(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+		if inputs[0].shape.DType != dtypes.Float32 {
+			return fallback(backend, node, inputs, inputsOwned)
+		}
+		in, out := sgUnaryOperandAndOutput(backend, inputs, inputsOwned)
+		kernel(out.flat.([]float32), in.flat.([]float32))
+		return out, nil
+	}
+}
+
+// rowBroadcast reports whether small (of the same rank as full) is full
+// broadcast along leading axes only: small's dimensions are 1 up to some
+// axis and equal to full's from there on, and small has more than one
+// element (scalars have their own fast path in simplego).
+func rowBroadcast(small, full shapes.Shape) bool {
+	if small.Rank() != full.Rank() || small.Size() <= 1 || small.Size() >= full.Size() {
+		return false
+	}
+	lead := true
+	for i, d := range small.Dimensions {
+		if lead && d == 1 && full.Dimensions[i] != 1 {
+			continue
+		}
+		lead = false
+		if d != full.Dimensions[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// float32RowBroadcast returns an executor for a binary op that handles
+// float32 operands where one is broadcast along leading axes (a bias row
+// added to a batch, for instance) with a plain loop; simplego runs these
+// through a generic per-element index iterator, about 10x slower. On CPUs
+// with AVX2 it also runs same-shape and scalar-operand cases (8 lanes at a
+// time). Other cases go to fallback.
+func float32RowBroadcast(op binOp, fallback sgExecutor) sgExecutor {
+	return func(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+		ls, rs := inputs[0].shape, inputs[1].shape
+		if ls.DType != dtypes.Float32 || rs.DType != dtypes.Float32 {
+			return fallback(backend, node, inputs, inputsOwned)
+		}
+		var outShape shapes.Shape
+		switch {
+		case rowBroadcast(rs, ls):
+			outShape = ls
+		case rowBroadcast(ls, rs):
+			outShape = rs
+		case hasAVX2FMA && (ls.Equal(rs) || rs.Size() == 1 || ls.Size() == 1) && max(ls.Size(), rs.Size()) >= 8:
+			return binOpExec(op, backend, inputs, inputsOwned)
+		default:
+			return fallback(backend, node, inputs, inputsOwned)
+		}
+		lhs, rhs, out, _, _ := sgBinaryOperandsAndOutput(backend, inputs, inputsOwned, outShape)
+		o := out.flat.([]float32)
+		rowBroadcastLoop(op, o[:outShape.Size()], lhs.flat.([]float32), rhs.flat.([]float32))
+		return out, nil
+	}
+}
+
+// binOpExec runs a float32 binary op on operands of the same shape, or with
+// one of size 1, with the AVX2 kernel and a scalar loop for the tail.
+func binOpExec(op binOp, backend *sgBackend, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	ls, rs := inputs[0].shape, inputs[1].shape
+	outShape := ls
+	if ls.Size() == 1 && rs.Size() > 1 {
+		outShape = rs
+	}
+	lhs, rhs, out, _, _ := sgBinaryOperandsAndOutput(backend, inputs, inputsOwned, outShape)
+	o := out.flat.([]float32)[:outShape.Size()]
+	l, r := lhs.flat.([]float32), rhs.flat.([]float32)
+	switch {
+	case len(l) == len(r):
+		done := binOpVector(o, l, r, op, false, false)
+		binOpTail(op, o[done:], l[done:], r[done:], false, false)
+	case len(r) == 1:
+		done := binOpVector(o, l, r, op, true, false)
+		binOpTail(op, o[done:], l[done:], r, true, false)
+	default: // l is the scalar: o = c op r
+		done := binOpVector(o, r, l, op, true, op == opSub)
+		binOpTail(op, o[done:], r[done:], l, true, op == opSub)
+	}
+	return out, nil
+}
+
+// binOpTail computes o = x op y (y[0] if yScalar; y − x if rev) in Go.
+func binOpTail(op binOp, o, x, y []float32, yScalar, rev bool) {
+	for i := range o {
+		yv := y[0]
+		if !yScalar {
+			yv = y[i]
+		}
+		switch {
+		case op == opAdd:
+			o[i] = x[i] + yv
+		case op == opMul:
+			o[i] = x[i] * yv
+		case rev:
+			o[i] = yv - x[i]
+		default:
+			o[i] = x[i] - yv
+		}
+	}
+}
+
+// binOp names the binary operations with a row-broadcast kernel.
+type binOp int
+
+const (
+	opAdd binOp = iota
+	opMul
+	opSub
+)
+
+// rowBroadcastLoop computes o = l op r where the shorter of l and r repeats
+// along o.
+func rowBroadcastLoop(op binOp, o, l, r []float32) {
+	if len(r) < len(o) {
+		for lo := 0; lo < len(o); lo += len(r) {
+			ob, lb := o[lo:lo+len(r)], l[lo:lo+len(r)]
+			switch op {
+			case opAdd:
+				for i, v := range r {
+					ob[i] = lb[i] + v
+				}
+			case opMul:
+				for i, v := range r {
+					ob[i] = lb[i] * v
+				}
+			case opSub:
+				for i, v := range r {
+					ob[i] = lb[i] - v
+				}
+			}
+		}
+		return
+	}
+	for lo := 0; lo < len(o); lo += len(l) {
+		ob, rb := o[lo:lo+len(l)], r[lo:lo+len(l)]
+		switch op {
+		case opAdd:
+			for i, v := range l {
+				ob[i] = v + rb[i]
+			}
+		case opMul:
+			for i, v := range l {
+				ob[i] = v * rb[i]
+			}
+		case opSub:
+			for i, v := range l {
+				ob[i] = v - rb[i]
+			}
+		}
+	}
+}
+
+// Graph-level folding in the wrapper.
+//
+// nn.Linear (and any code that links nodes into autodiff with
+// Where(false, …, 0)) builds a Where whose condition is a constant false
+// scalar; simplego would still compute the unused branch (two full
+// reductions per layer call in nn.Linear's case, 15% of an SDE solve's time
+// in a profile). The wrapper remembers the scalar boolean constants it
+// creates and folds such a Where into its chosen branch, so the other one is
+// never executed (simplego skips nodes no output needs).
+
+// boolConst is a scalar boolean constant made by a wrapped builder.
+type boolConst struct {
+	builder *wrappedBuilder
+	value   bool
+}
+
+var (
+	boolConstsMu sync.Mutex
+	// boolConsts holds the scalar boolean constants of the builders not yet
+	// compiled (Compile removes a builder's entries).
+	boolConsts = map[backends.Op]boolConst{}
+)
+
+// maxBoolConsts bounds boolConsts (builders that are never compiled leave
+// their entries); past it the map is cleared, which only loses the folding
+// of later Where ops on earlier constants.
+const maxBoolConsts = 4096
+
+// Constant implements backends.Builder, remembering scalar booleans.
+func (b *wrappedBuilder) Constant(flat any, dims ...int) (backends.Op, error) {
+	op, err := b.Builder.Constant(flat, dims...)
+	if v, ok := flat.([]bool); ok && !speedupsOff && !disabled["fold"] && err == nil && len(v) == 1 && len(dims) == 0 {
+		boolConstsMu.Lock()
+		if len(boolConsts) >= maxBoolConsts {
+			clear(boolConsts)
+		}
+		boolConsts[op] = boolConst{builder: b, value: v[0]}
+		boolConstsMu.Unlock()
+	}
+	return op, err
+}
+
+// Compile implements backends.Builder, forgetting the builder's constants.
+func (b *wrappedBuilder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	boolConstsMu.Lock()
+	for op, c := range boolConsts {
+		if c.builder == b {
+			delete(boolConsts, op)
+		}
+	}
+	boolConstsMu.Unlock()
+	return b.Builder.Compile(outputs, shardings)
+}
+
+// Where implements backends.Builder: with a constant scalar condition
+// (made by this wrapper) whose chosen branch already has the output's
+// shape, it returns (an Identity of) that branch.
+func (b *wrappedBuilder) Where(condition, onTrue, onFalse backends.Op) (backends.Op, error) {
+	boolConstsMu.Lock()
+	bc, known := boolConsts[condition]
+	boolConstsMu.Unlock()
+	if known && bc.builder == b {
+		c := bc.value
+		ts, err1 := b.OpShape(onTrue)
+		fs, err2 := b.OpShape(onFalse)
+		if err1 == nil && err2 == nil {
+			out := ts // the output shape, as graph.Where defines it
+			if out.IsScalar() {
+				out = fs
+			}
+			chosen, cs := onFalse, fs
+			if c {
+				chosen, cs = onTrue, ts
+			}
+			if cs.Equal(out) {
+				return b.Identity(chosen)
+			}
+		}
+	}
+	return b.Builder.Where(condition, onTrue, onFalse)
+}
+
+// Constants of expApprox.
+const (
+	log2e = 1.4426950408889634
+	ln2Hi = 6.93147180369123816490e-01 // ln 2, upper bits (exact product with k)
+	ln2Lo = 1.90821492927058770002e-10 // ln 2 − ln2Hi
+	// expClamp keeps 2^k a normal float64; e^±700 is far outside float32.
+	expClamp = 700
+)
+
+// expApprox returns e^y with a relative error below 1e-9 for |y| ≤ 700; y
+// is clamped to [−700, 700] (results beyond overflow or underflow float32
+// anyway). NaN gives NaN.
+func expApprox(y float64) float64 {
+	if y > expClamp {
+		y = expClamp
+	} else if y < -expClamp {
+		y = -expClamp
+	}
+	k := math.Floor(y*log2e + 0.5)
+	r := (y - k*ln2Hi) - k*ln2Lo // |r| ≤ ln2/2 ≈ 0.347
+	// Taylor polynomial of degree 8: remainder < 0.347⁹/9! ≈ 2e-10.
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040+r*(1.0/40320))))))))
+	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+}
+
+// Odd Taylor coefficients of tanh: tanh x = x·Σ c_i x^{2i}.
+const (
+	tanhC3  = -1.0 / 3
+	tanhC5  = 2.0 / 15
+	tanhC7  = -17.0 / 315
+	tanhC9  = 62.0 / 2835
+	tanhC11 = -1382.0 / 155925
+	tanhC13 = 21844.0 / 6081075
+	// tanhSeriesMax: below it the series (to x¹³) has relative error < 1e-10.
+	tanhSeriesMax = 0.3
+	// tanhOne: above it tanh rounds to ±1 in float32 (1 − tanh(9.1) ≈ 2.5e-8).
+	tanhOne = 9.1
+)
+
+// tanhApprox returns tanh(x) with a relative error below 1e-8.
+func tanhApprox(x float64) float64 {
+	a := math.Abs(x)
+	switch {
+	case a < tanhSeriesMax:
+		x2 := x * x
+		return x * (1 + x2*(tanhC3+x2*(tanhC5+x2*(tanhC7+x2*(tanhC9+x2*(tanhC11+x2*tanhC13))))))
+	case a > tanhOne:
+		return math.Copysign(1, x)
+	}
+	e := expApprox(-2 * a) // NaN stays NaN
+	return math.Copysign((1-e)/(1+e), x)
+}
+
+// logisticApprox returns 1/(1 + e^−x) with a relative error below 1e-9.
+func logisticApprox(x float64) float64 {
+	return 1 / (1 + expApprox(-x))
+}
+
+// kernelBlock is the number of elements processed at a time in float64
+// scratch space. Converting float32 → float64 → float32 element by element
+// around the computation runs 4–5 times slower (conversion stalls) than
+// separate loops over a small float64 block, and expBlock's loop, free of
+// calls and of unpredictable branches, runs several elements at once.
+const kernelBlock = 256
+
+// expBlock replaces every b[i] by e^b[i] with expApprox's method, written
+// for speed: no calls (k is rounded by adding and subtracting 1.5·2⁵², not
+// by math.Floor, which is a call on amd64 v1 and spills every register) and
+// the polynomial evaluated by Estrin's scheme (short dependency chains).
+// The result differs from expApprox's only by rounding.
+func expBlock(b []float64) {
+	const magic = 1.5 * (1 << 52) // adding it rounds |v| < 2⁵¹ to an integer
+	const (
+		c2 = 1.0 / 2
+		c3 = 1.0 / 6
+		c4 = 1.0 / 24
+		c5 = 1.0 / 120
+		c6 = 1.0 / 720
+		c7 = 1.0 / 5040
+		c8 = 1.0 / 40320
+	)
+	for i, y := range b {
+		if y > expClamp {
+			y = expClamp
+		} else if y < -expClamp {
+			y = -expClamp
+		}
+		kt := y*log2e + magic
+		k := kt - magic
+		r := (y - k*ln2Hi) - k*ln2Lo
+		r2 := r * r
+		r4 := r2 * r2
+		p := (1 + r) + r2*(c2+c3*r) + r4*((c4+c5*r)+r2*(c6+c7*r)+r4*c8)
+		// The low bits of kt hold k (two's complement); k + 1023 is the
+		// biased exponent of 2^k.
+		b[i] = p * math.Float64frombits((math.Float64bits(kt)+1023)<<52)
+	}
+}
+
+// blocks calls f on consecutive blocks of src and dst of at most
+// kernelBlock elements, with a float64 scratch block.
+func blocks(dst, src []float32, f func(d, s []float32, b []float64)) {
+	var buf [kernelBlock]float64
+	for lo := 0; lo < len(src); lo += kernelBlock {
+		s := src[lo:min(lo+kernelBlock, len(src))]
+		f(dst[lo:lo+len(s)], s, buf[:len(s)])
+	}
+}
+
+func exp32Slice(dst, src []float32) {
+	done := expLogisticVector(dst, src, false)
+	dst, src = dst[done:], src[done:]
+	blocks(dst, src, func(d, s []float32, b []float64) {
+		for i, x := range s {
+			b[i] = float64(x)
+		}
+		expBlock(b)
+		for i, v := range b {
+			d[i] = float32(v)
+		}
+	})
+}
+
+func logistic32Slice(dst, src []float32) {
+	done := expLogisticVector(dst, src, true)
+	dst, src = dst[done:], src[done:]
+	blocks(dst, src, func(d, s []float32, b []float64) {
+		for i, x := range s {
+			b[i] = -float64(x)
+		}
+		expBlock(b)
+		for i, e := range b {
+			d[i] = float32(1 / (1 + e))
+		}
+	})
+}
+
+func tanh32Slice(dst, src []float32) {
+	blocks(dst, src, func(d, s []float32, b []float64) {
+		for i, x := range s {
+			b[i] = -2 * math.Abs(float64(x))
+		}
+		expBlock(b)
+		for i, e := range b {
+			x := float64(s[i])
+			var t float64
+			switch a := math.Abs(x); {
+			case a < tanhSeriesMax:
+				x2 := x * x
+				t = x * (1 + x2*(tanhC3+x2*(tanhC5+x2*(tanhC7+x2*(tanhC9+x2*(tanhC11+x2*tanhC13))))))
+			case a > tanhOne:
+				t = math.Copysign(1, x)
+			default:
+				t = math.Copysign((1-e)/(1+e), x) // NaN stays NaN
+			}
+			d[i] = float32(t)
+		}
+	})
+}

@@ -1,0 +1,65 @@
+package backend
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2FMA reports whether the CPU runs the AVX2/FMA kernels.
+var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// matmulAVX sets the first n8 columns of o (m×n) to A·B with A(i, p) =
+// a[i·sai + p·sap] and b (k×n); n8 a multiple of 8, k ≥ 1 (AVX2 and FMA
+// required; see fastops_amd64.s).
+//
+//go:noescape
+func matmulAVX(o, a, b *float32, m, k, n, sai, sap, n8 int)
+
+// matmulVector computes the leading multiple-of-8 columns of o = A·B as
+// matmulAVX does and returns how many it did (0 without AVX2/FMA).
+func matmulVector(o, a, b []float32, m, k, n, sai, sap int) int {
+	n8 := n &^ 7
+	if !hasAVX2FMA || n8 == 0 || m == 0 || k == 0 || len(o) < m*n || len(b) < k*n || len(a) < (m-1)*sai+(k-1)*sap+1 {
+		return 0
+	}
+	matmulAVX(&o[0], &a[0], &b[0], m, k, n, sai, sap, n8)
+	return n8
+}
+
+// expLogistic4AVX sets dst[i] = e^src[i], or the logistic 1/(1+e^−src[i])
+// when logistic is true, for i < n, n a multiple of 4 (AVX2 and FMA
+// required; see fastops_amd64.s).
+//
+//go:noescape
+func expLogistic4AVX(dst, src *float32, n int, logistic bool)
+
+// expLogisticVector computes the leading multiple of 4 of len(src) elements
+// with expLogistic4AVX and returns how many it did (0 without AVX2/FMA).
+func expLogisticVector(dst, src []float32, logistic bool) int {
+	n := len(src) &^ 3
+	if !hasAVX2FMA || n == 0 || len(dst) < n {
+		return 0
+	}
+	expLogistic4AVX(&dst[0], &src[0], n, logistic)
+	return n
+}
+
+// binOpAVX sets o[i] = x[i] op y[i] (y[0] when yScalar) for i < n, n a
+// multiple of 8; op is a binOp, or 3 for y − x (AVX2 required; see
+// fastops_amd64.s).
+//
+//go:noescape
+func binOpAVX(o, x, y *float32, n, op int, yScalar bool)
+
+// binOpVector computes the leading multiple of 8 of len(o) elements of
+// o = x op y (y broadcast when yScalar; reversed subtraction when rev) with
+// binOpAVX and returns how many it did (0 without AVX2).
+func binOpVector(o, x, y []float32, op binOp, yScalar, rev bool) int {
+	n := len(o) &^ 7
+	if !hasAVX2FMA || n == 0 || len(x) < n || (!yScalar && len(y) < n) || len(y) == 0 {
+		return 0
+	}
+	code := int(op)
+	if rev {
+		code = 3
+	}
+	binOpAVX(&o[0], &x[0], &y[0], n, code, yScalar)
+	return n
+}

@@ -1,0 +1,335 @@
+#include "textflag.h"
+
+// func matmulAVX(o, a, b *float32, m, k, n, sai, sap, n8 int)
+//
+// o (m×n, row stride n) = A·B for the first n8 (a multiple of 8) columns,
+// with A(i, p) = a[i·sai + p·sap] and B (k×n, row stride n), using AVX2 FMA:
+// blocks of 32 columns with four accumulators, then blocks of 8 with two
+// accumulators over alternate p. k ≥ 1.
+TEXT ·matmulAVX(SB), NOSPLIT, $0-72
+	MOVQ o+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ m+24(FP), R8
+	MOVQ k+32(FP), R9
+	MOVQ n+40(FP), R11
+	SHLQ $2, R11 // row stride of b and o in bytes
+	MOVQ sai+48(FP), R13
+	SHLQ $2, R13 // bytes between rows of A
+	MOVQ sap+56(FP), R12
+	SHLQ $2, R12 // bytes between columns of A
+
+rowloop:
+	TESTQ R8, R8
+	JZ    done
+	XORQ  BX, BX // byte offset of the column block
+
+col32:
+	MOVQ   BX, R10
+	ADDQ   $128, R10
+	MOVQ   n8+64(FP), AX
+	SHLQ   $2, AX
+	CMPQ   R10, AX
+	JGT    col8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   SI, AX         // &A(i, 0)
+	LEAQ   (DX)(BX*1), CX // &B(0, block)
+	MOVQ   R9, R10        // k left
+
+p32:
+	VBROADCASTSS (AX), Y4
+	VFMADD231PS  (CX), Y4, Y0
+	VFMADD231PS  32(CX), Y4, Y1
+	VFMADD231PS  64(CX), Y4, Y2
+	VFMADD231PS  96(CX), Y4, Y3
+	ADDQ         R12, AX
+	ADDQ         R11, CX
+	DECQ         R10
+	JNZ          p32
+	VMOVUPS      Y0, (DI)(BX*1)
+	VMOVUPS      Y1, 32(DI)(BX*1)
+	VMOVUPS      Y2, 64(DI)(BX*1)
+	VMOVUPS      Y3, 96(DI)(BX*1)
+	ADDQ         $128, BX
+	JMP          col32
+
+col8:
+	MOVQ   n8+64(FP), AX
+	SHLQ   $2, AX
+	CMPQ   BX, AX
+	JGE    rowdone
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   SI, AX
+	LEAQ   (DX)(BX*1), CX
+	MOVQ   R9, R10
+
+p8:
+	CMPQ         R10, $2
+	JLT          p8one
+	VBROADCASTSS (AX), Y4
+	VFMADD231PS  (CX), Y4, Y0
+	ADDQ         R12, AX
+	ADDQ         R11, CX
+	VBROADCASTSS (AX), Y5
+	VFMADD231PS  (CX), Y5, Y1
+	ADDQ         R12, AX
+	ADDQ         R11, CX
+	SUBQ         $2, R10
+	JMP          p8
+
+p8one:
+	TESTQ        R10, R10
+	JZ           p8done
+	VBROADCASTSS (AX), Y4
+	VFMADD231PS  (CX), Y4, Y0
+
+p8done:
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ    $32, BX
+	JMP     col8
+
+rowdone:
+	ADDQ R13, SI
+	ADDQ R11, DI
+	DECQ R8
+	JMP  rowloop
+
+done:
+	VZEROUPPER
+	RET
+
+// Constants of expLogistic4AVX, four float64 (or int64) copies each.
+DATA expHi<>+0(SB)/8, $0x4085e00000000000
+DATA expHi<>+8(SB)/8, $0x4085e00000000000
+DATA expHi<>+16(SB)/8, $0x4085e00000000000
+DATA expHi<>+24(SB)/8, $0x4085e00000000000
+GLOBL expHi<>(SB), RODATA|NOPTR, $32
+DATA expLo<>+0(SB)/8, $0xc085e00000000000
+DATA expLo<>+8(SB)/8, $0xc085e00000000000
+DATA expLo<>+16(SB)/8, $0xc085e00000000000
+DATA expLo<>+24(SB)/8, $0xc085e00000000000
+GLOBL expLo<>(SB), RODATA|NOPTR, $32
+DATA log2e<>+0(SB)/8, $0x3ff71547652b82fe
+DATA log2e<>+8(SB)/8, $0x3ff71547652b82fe
+DATA log2e<>+16(SB)/8, $0x3ff71547652b82fe
+DATA log2e<>+24(SB)/8, $0x3ff71547652b82fe
+GLOBL log2e<>(SB), RODATA|NOPTR, $32
+DATA magic<>+0(SB)/8, $0x4338000000000000
+DATA magic<>+8(SB)/8, $0x4338000000000000
+DATA magic<>+16(SB)/8, $0x4338000000000000
+DATA magic<>+24(SB)/8, $0x4338000000000000
+GLOBL magic<>(SB), RODATA|NOPTR, $32
+DATA ln2hi<>+0(SB)/8, $0x3fe62e42fee00000
+DATA ln2hi<>+8(SB)/8, $0x3fe62e42fee00000
+DATA ln2hi<>+16(SB)/8, $0x3fe62e42fee00000
+DATA ln2hi<>+24(SB)/8, $0x3fe62e42fee00000
+GLOBL ln2hi<>(SB), RODATA|NOPTR, $32
+DATA ln2lo<>+0(SB)/8, $0x3dea39ef35793c76
+DATA ln2lo<>+8(SB)/8, $0x3dea39ef35793c76
+DATA ln2lo<>+16(SB)/8, $0x3dea39ef35793c76
+DATA ln2lo<>+24(SB)/8, $0x3dea39ef35793c76
+GLOBL ln2lo<>(SB), RODATA|NOPTR, $32
+DATA one<>+0(SB)/8, $0x3ff0000000000000
+DATA one<>+8(SB)/8, $0x3ff0000000000000
+DATA one<>+16(SB)/8, $0x3ff0000000000000
+DATA one<>+24(SB)/8, $0x3ff0000000000000
+GLOBL one<>(SB), RODATA|NOPTR, $32
+DATA c2<>+0(SB)/8, $0x3fe0000000000000
+DATA c2<>+8(SB)/8, $0x3fe0000000000000
+DATA c2<>+16(SB)/8, $0x3fe0000000000000
+DATA c2<>+24(SB)/8, $0x3fe0000000000000
+GLOBL c2<>(SB), RODATA|NOPTR, $32
+DATA c3<>+0(SB)/8, $0x3fc5555555555555
+DATA c3<>+8(SB)/8, $0x3fc5555555555555
+DATA c3<>+16(SB)/8, $0x3fc5555555555555
+DATA c3<>+24(SB)/8, $0x3fc5555555555555
+GLOBL c3<>(SB), RODATA|NOPTR, $32
+DATA c4<>+0(SB)/8, $0x3fa5555555555555
+DATA c4<>+8(SB)/8, $0x3fa5555555555555
+DATA c4<>+16(SB)/8, $0x3fa5555555555555
+DATA c4<>+24(SB)/8, $0x3fa5555555555555
+GLOBL c4<>(SB), RODATA|NOPTR, $32
+DATA c5<>+0(SB)/8, $0x3f81111111111111
+DATA c5<>+8(SB)/8, $0x3f81111111111111
+DATA c5<>+16(SB)/8, $0x3f81111111111111
+DATA c5<>+24(SB)/8, $0x3f81111111111111
+GLOBL c5<>(SB), RODATA|NOPTR, $32
+DATA c6<>+0(SB)/8, $0x3f56c16c16c16c17
+DATA c6<>+8(SB)/8, $0x3f56c16c16c16c17
+DATA c6<>+16(SB)/8, $0x3f56c16c16c16c17
+DATA c6<>+24(SB)/8, $0x3f56c16c16c16c17
+GLOBL c6<>(SB), RODATA|NOPTR, $32
+DATA c7<>+0(SB)/8, $0x3f2a01a01a01a01a
+DATA c7<>+8(SB)/8, $0x3f2a01a01a01a01a
+DATA c7<>+16(SB)/8, $0x3f2a01a01a01a01a
+DATA c7<>+24(SB)/8, $0x3f2a01a01a01a01a
+GLOBL c7<>(SB), RODATA|NOPTR, $32
+DATA c8<>+0(SB)/8, $0x3efa01a01a01a01a
+DATA c8<>+8(SB)/8, $0x3efa01a01a01a01a
+DATA c8<>+16(SB)/8, $0x3efa01a01a01a01a
+DATA c8<>+24(SB)/8, $0x3efa01a01a01a01a
+GLOBL c8<>(SB), RODATA|NOPTR, $32
+DATA bias<>+0(SB)/8, $0x00000000000003ff
+DATA bias<>+8(SB)/8, $0x00000000000003ff
+DATA bias<>+16(SB)/8, $0x00000000000003ff
+DATA bias<>+24(SB)/8, $0x00000000000003ff
+GLOBL bias<>(SB), RODATA|NOPTR, $32
+
+// func expLogistic4AVX(dst, src *float32, n int, logistic bool)
+//
+// dst[i] = e^src[i] (logistic false) or 1/(1 + e^−src[i]) (logistic true)
+// for i < n, n a multiple of 4, computed in float64 four at a time with the
+// method of expApprox (clamp to ±700, k = round(y·log2e) by the 1.5·2⁵²
+// trick, r = y − k·ln2 in two parts, degree-8 Taylor polynomial by Estrin's
+// scheme with FMA, times 2^k built in the exponent bits), rounded to float32.
+TEXT ·expLogistic4AVX(SB), NOSPLIT, $0-25
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    n+16(FP), CX
+	MOVBLZX logistic+24(FP), DX
+	VMOVUPD expHi<>(SB), Y8
+	VMOVUPD expLo<>(SB), Y9
+	VMOVUPD log2e<>(SB), Y10
+	VMOVUPD magic<>(SB), Y11
+	VMOVUPD one<>(SB), Y12
+	VXORPD  Y13, Y13, Y13 // zero, to negate y for the logistic
+
+loop:
+	CMPQ      CX, $4
+	JLT       done
+	VCVTPS2PD (SI), Y0 // y
+	TESTQ     DX, DX
+	JZ        clamp
+	VSUBPD    Y0, Y13, Y0 // y = −x
+
+clamp:
+	VMINPD      Y0, Y8, Y0 // min(700, y); NaN stays (the second source is y)
+	VMAXPD      Y0, Y9, Y0 // max(−700, y)
+	VMOVAPD     Y11, Y1
+	VFMADD231PD Y10, Y0, Y1 // kt = y·log2e + magic
+	VSUBPD      Y11, Y1, Y2 // k = kt − magic
+	VMOVUPD     ln2hi<>(SB), Y3
+	VFNMADD231PD Y3, Y2, Y0 // y − k·ln2hi
+	VMOVUPD     ln2lo<>(SB), Y3
+	VFNMADD231PD Y3, Y2, Y0 // r = y − k·ln2hi − k·ln2lo
+	VMULPD      Y0, Y0, Y4  // r2
+	VMULPD      Y4, Y4, Y5  // r4
+	VADDPD      Y12, Y0, Y6 // q01 = 1 + r
+	VMOVUPD     c2<>(SB), Y7
+	VMOVUPD     c3<>(SB), Y3
+	VFMADD231PD Y3, Y0, Y7 // q23 = c2 + c3·r
+	VMOVUPD     c4<>(SB), Y14
+	VMOVUPD     c5<>(SB), Y3
+	VFMADD231PD Y3, Y0, Y14 // q45 = c4 + c5·r
+	VMOVUPD     c6<>(SB), Y15
+	VMOVUPD     c7<>(SB), Y3
+	VFMADD231PD Y3, Y0, Y15 // q67 = c6 + c7·r
+	VFMADD231PD Y15, Y4, Y14 // s = q45 + r2·q67
+	VMOVUPD     c8<>(SB), Y3
+	VFMADD231PD Y3, Y5, Y14 // s += r4·c8
+	VFMADD231PD Y7, Y4, Y6  // p = q01 + r2·q23
+	VFMADD231PD Y14, Y5, Y6 // p += r4·s
+	VPADDQ      bias<>(SB), Y1, Y1 // k + 1023 in the low bits of kt
+	VPSLLQ      $52, Y1, Y1        // 2^k
+	VMULPD      Y1, Y6, Y0         // e^y
+	TESTQ       DX, DX
+	JZ          store
+	VADDPD      Y12, Y0, Y0 // 1 + e^−x
+	VDIVPD      Y0, Y12, Y0 // 1/(1 + e^−x)
+
+store:
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)
+	ADDQ       $16, SI
+	ADDQ       $16, DI
+	SUBQ       $4, CX
+	JMP        loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func binOpAVX(o, x, y *float32, n, op int, yScalar bool)
+//
+// o[i] = x[i] op y[i] (or op y[0] when yScalar) for i < n, n a multiple of 8;
+// op 0: +, 1: ×, 2: −, 3: reversed − (y − x).
+TEXT ·binOpAVX(SB), NOSPLIT, $0-41
+	MOVQ    o+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    y+16(FP), DX
+	MOVQ    n+24(FP), CX
+	MOVQ    op+32(FP), R8
+	MOVBLZX yScalar+40(FP), R9
+	XORQ    BX, BX // byte offset
+	SHLQ    $2, CX // end in bytes
+	TESTQ   R9, R9
+	JZ      vector
+	VBROADCASTSS (DX), Y1
+
+scalarloop:
+	CMPQ    BX, CX
+	JGE     done
+	VMOVUPS (SI)(BX*1), Y0
+	CMPQ    R8, $0
+	JNE     s1
+	VADDPS  Y1, Y0, Y0
+	JMP     sstore
+
+s1:
+	CMPQ   R8, $1
+	JNE    s2
+	VMULPS Y1, Y0, Y0
+	JMP    sstore
+
+s2:
+	CMPQ   R8, $2
+	JNE    s3
+	VSUBPS Y1, Y0, Y0 // x − c
+	JMP    sstore
+
+s3:
+	VSUBPS Y0, Y1, Y0 // c − x
+
+sstore:
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ    $32, BX
+	JMP     scalarloop
+
+vector:
+	CMPQ    BX, CX
+	JGE     done
+	VMOVUPS (SI)(BX*1), Y0
+	VMOVUPS (DX)(BX*1), Y1
+	CMPQ    R8, $0
+	JNE     v1
+	VADDPS  Y1, Y0, Y0
+	JMP     vstore
+
+v1:
+	CMPQ   R8, $1
+	JNE    v2
+	VMULPS Y1, Y0, Y0
+	JMP    vstore
+
+v2:
+	CMPQ   R8, $2
+	JNE    v3
+	VSUBPS Y1, Y0, Y0
+	JMP    vstore
+
+v3:
+	VSUBPS Y0, Y1, Y0
+
+vstore:
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ    $32, BX
+	JMP     vector
+
+done:
+	VZEROUPPER
+	RET

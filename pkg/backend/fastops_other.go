@@ -1,0 +1,15 @@
+//go:build !amd64
+
+package backend
+
+// hasAVX2FMA is false: no vector kernels on this architecture.
+var hasAVX2FMA = false
+
+// matmulVector does nothing on this architecture.
+func matmulVector(o, a, b []float32, m, k, n, sai, sap int) int { return 0 }
+
+// expLogisticVector does nothing on this architecture.
+func expLogisticVector(dst, src []float32, logistic bool) int { return 0 }
+
+// binOpVector does nothing on this architecture.
+func binOpVector(o, x, y []float32, op binOp, yScalar, rev bool) int { return 0 }

@@ -1,0 +1,423 @@
+package backend
+
+import (
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// testPoints returns a dense grid on [−lim, lim] plus log-spaced magnitudes
+// from 1e-30 to lim, both signs, and ±0.
+func testPoints(lim float64) []float64 {
+	var xs []float64
+	for x := -lim; x <= lim; x += lim / 200000 {
+		xs = append(xs, x)
+	}
+	for e := -30.0; math.Pow(10, e) <= lim; e += 0.001 {
+		xs = append(xs, math.Pow(10, e), -math.Pow(10, e))
+	}
+	return append(xs, 0, math.Copysign(0, -1), tanhSeriesMax, -tanhSeriesMax, tanhOne, math.Nextafter(tanhSeriesMax, 0))
+}
+
+func relErr(got, want float64) float64 {
+	if got == want {
+		return 0
+	}
+	return math.Abs(got-want) / math.Abs(want)
+}
+
+func TestExpApprox(t *testing.T) {
+	worst := 0.0
+	for _, x := range testPoints(700) {
+		worst = max(worst, relErr(expApprox(x), math.Exp(x)))
+	}
+	if worst > 1e-9 {
+		t.Fatalf("expApprox: worst relative error %.3g > 1e-9", worst)
+	}
+	if !math.IsNaN(expApprox(math.NaN())) || expApprox(math.Inf(-1)) > 1e-300 || expApprox(math.Inf(1)) < 1e300 {
+		t.Fatalf("expApprox specials: NaN→%g, −Inf→%g, +Inf→%g", expApprox(math.NaN()), expApprox(math.Inf(-1)), expApprox(math.Inf(1)))
+	}
+}
+
+func TestTanhApprox(t *testing.T) {
+	worst, at := 0.0, 0.0
+	for _, x := range testPoints(30) {
+		want := math.Tanh(x)
+		got := tanhApprox(x)
+		if math.Abs(x) > tanhOne {
+			// Saturated to ±1: within float32's rounding of the exact value.
+			if got != math.Copysign(1, x) || math.Abs(want-got) > 3e-8 {
+				t.Fatalf("tanhApprox(%g) = %g, want ±1 (math.Tanh %g)", x, got, want)
+			}
+			continue
+		}
+		if e := relErr(got, want); e > worst {
+			worst, at = e, x
+		}
+	}
+	if worst > 1e-8 {
+		t.Fatalf("tanhApprox: worst relative error %.3g at x=%g (> 1e-8)", worst, at)
+	}
+	if !math.IsNaN(tanhApprox(math.NaN())) || tanhApprox(math.Inf(1)) != 1 || tanhApprox(math.Inf(-1)) != -1 {
+		t.Fatal("tanhApprox specials wrong")
+	}
+	if z := tanhApprox(math.Copysign(0, -1)); z != 0 || !math.Signbit(z) {
+		t.Fatalf("tanhApprox(−0) = %g", z)
+	}
+}
+
+func TestLogisticApprox(t *testing.T) {
+	worst := 0.0
+	for _, x := range testPoints(700) {
+		// Reference in the stable form.
+		var want float64
+		if x >= 0 {
+			want = 1 / (1 + math.Exp(-x))
+		} else {
+			e := math.Exp(x)
+			want = e / (1 + e)
+		}
+		worst = max(worst, relErr(logisticApprox(x), want))
+	}
+	if worst > 1e-9 {
+		t.Fatalf("logisticApprox: worst relative error %.3g > 1e-9", worst)
+	}
+	if logisticApprox(math.Inf(1)) != 1 || logisticApprox(math.Inf(-1)) > 1e-300 || !math.IsNaN(logisticApprox(math.NaN())) {
+		t.Fatal("logisticApprox specials wrong")
+	}
+}
+
+// TestFastKernelsInGraphs runs Tanh, Logistic and Exp through the embedded
+// backend in float32 (the fast kernels) and float64 (simplego's own).
+func TestFastKernelsInGraphs(t *testing.T) {
+	if !FastKernels() {
+		t.Fatal("fast kernels not installed (layout self-check failed or GOSDE_FAST_KERNELS=0)")
+	}
+	b, err := simplego.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := testPoints(12)
+	x32 := make([]float32, len(xs))
+	for i, x := range xs {
+		x32[i] = float32(x)
+	}
+	exec := graph.MustNewExec(b, func(x *graph.Node) []*graph.Node {
+		// Tanh of an intermediate (an owned buffer, computed in place) and of the input.
+		return []*graph.Node{graph.Tanh(graph.MulScalar(x, 1)), graph.Tanh(x), graph.Logistic(x), graph.Exp(x)}
+	})
+	out := exec.MustExec(tensors.FromFlatDataAndDimensions(x32, len(x32)))
+	refs := []func(float64) float64{math.Tanh, math.Tanh, func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, math.Exp}
+	for k, o := range out {
+		got := tensors.MustCopyFlatData[float32](o)
+		for i, x := range x32 {
+			want := float32(refs[k](float64(x)))
+			ulp := math.Abs(float64(math.Nextafter32(want, float32(math.Inf(1)))) - float64(want))
+			if d := math.Abs(float64(got[i] - want)); d > ulp {
+				t.Fatalf("output %d at x=%g: %g, want %g (more than 1 ulp)", k, x, got[i], want)
+			}
+		}
+	}
+	// Float64 goes to simplego's kernels: bit-identical to math.Tanh.
+	out64 := graph.MustExecOnce(b, func(x *graph.Node) *graph.Node { return graph.Tanh(x) }, xs)
+	got64 := tensors.MustCopyFlatData[float64](out64)
+	for i, x := range xs {
+		if got64[i] != math.Tanh(x) {
+			t.Fatalf("float64 Tanh(%g) = %.17g, want math.Tanh %.17g", x, got64[i], math.Tanh(x))
+		}
+	}
+}
+
+// BenchmarkTanhKernel compares the float32 kernels with the math package
+// loop simplego runs without them, per element.
+func BenchmarkTanhKernel(b *testing.B) {
+	src := make([]float32, 4096)
+	for i := range src {
+		// Roughly standard normal values (a sum of uniforms), as in an MLP's hidden layer.
+		u := 0.0
+		for j := range 12 {
+			u += float64((uint32(i*12+j)*2654435761)>>8) / (1 << 24)
+		}
+		src[i] = float32(u - 6)
+	}
+	dst := make([]float32, len(src))
+	b.Run("fast", func(b *testing.B) {
+		for range b.N {
+			tanh32Slice(dst, src)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
+	})
+	b.Run("math.Tanh", func(b *testing.B) {
+		for range b.N {
+			for i, x := range src {
+				dst[i] = float32(math.Tanh(float64(x)))
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
+	})
+	b.Run("logistic-fast", func(b *testing.B) {
+		for range b.N {
+			logistic32Slice(dst, src)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
+	})
+	b.Run("logistic-math", func(b *testing.B) {
+		for range b.N {
+			for i, x := range src {
+				dst[i] = float32(1 / (1 + math.Exp(-float64(x))))
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
+	})
+}
+
+// TestRowBroadcastOps checks Add, Mul and Sub of a batch and a row broadcast
+// along the leading axes (both operand orders; intermediate operands are
+// owned and computed in place) against plain loops, in float32.
+func TestRowBroadcastOps(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	const rows, cols = 5, 3
+	x := make([]float32, rows*cols)
+	for i := range x {
+		x[i] = float32(i)*0.25 - 1
+	}
+	row := []float32{2, -3, 0.5}
+	outs := graph.MustExecOnceN(b, func(x, r *graph.Node) []*graph.Node {
+		r2 := graph.ExpandAxes(r, 0) // (1, cols)
+		xo := graph.MulScalar(x, 1)  // an owned intermediate
+		return []*graph.Node{graph.Add(x, r2), graph.Add(r2, xo), graph.Mul(x, r2), graph.Sub(x, r2), graph.Sub(r2, xo),
+			graph.Add(graph.Reshape(x, 1, rows, cols), graph.Reshape(r, 1, 1, cols))}
+	}, tensors.FromFlatDataAndDimensions(x, rows, cols), row)
+	want := []func(a, c float32) float32{
+		func(a, c float32) float32 { return a + c }, func(a, c float32) float32 { return c + a },
+		func(a, c float32) float32 { return a * c }, func(a, c float32) float32 { return a - c },
+		func(a, c float32) float32 { return c - a }, func(a, c float32) float32 { return a + c },
+	}
+	for k, o := range outs {
+		got := tensors.MustCopyFlatData[float32](o)
+		if len(got) != rows*cols {
+			t.Fatalf("output %d has %d values (shape %s)", k, len(got), o.Shape())
+		}
+		for i, v := range got {
+			if w := want[k](x[i], row[i%cols]); v != w {
+				t.Fatalf("output %d element %d: %g, want %g", k, i, v, w)
+			}
+		}
+	}
+	for _, c := range []struct {
+		small, full []int
+		want        bool
+	}{{[]int{1, 3}, []int{5, 3}, true}, {[]int{1, 1, 3}, []int{2, 5, 3}, true}, {[]int{1, 5, 3}, []int{2, 5, 3}, true},
+		{[]int{5, 1}, []int{5, 3}, false}, {[]int{1, 1}, []int{5, 3}, false}, {[]int{1, 3, 1}, []int{2, 3, 4}, false}} {
+		got := rowBroadcast(shapes.Make(dtypes.Float32, c.small...), shapes.Make(dtypes.Float32, c.full...))
+		if got != c.want {
+			t.Fatalf("rowBroadcast(%v, %v) = %v, want %v", c.small, c.full, got, c.want)
+		}
+	}
+}
+
+// TestWhereConstantFolding checks Where with constant conditions through
+// the wrapper: folded cases and those that must broadcast give Where's values.
+func TestWhereConstantFolding(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	outs := graph.MustExecOnceN(b, func(x *graph.Node) []*graph.Node {
+		g := x.Graph()
+		f, tr := graph.Const(g, false), graph.Const(g, true)
+		s := graph.ReduceAllSum(x)
+		zero := graph.ScalarZero(g, x.DType())
+		return []*graph.Node{
+			graph.Where(f, s, zero),                       // folded: 0
+			graph.Where(tr, s, zero),                      // folded: sum
+			graph.Where(f, x, graph.Neg(x)),               // folded: −x
+			graph.Where(f, x, zero),                       // not folded (0 broadcast to x's shape)
+			graph.Add(x, graph.Where(f, s, zero)),         // x + 0
+			graph.Where(graph.GreaterThan(s, zero), s, x), // not constant
+		}
+	}, []float64{1, 2, 3})
+	check := func(k int, want ...float64) {
+		got := tensors.MustCopyFlatData[float64](outs[k])
+		if len(got) != len(want) {
+			t.Fatalf("output %d: %v, want %v", k, got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("output %d: %v, want %v", k, got, want)
+			}
+		}
+	}
+	check(0, 0)
+	check(1, 6)
+	check(2, -1, -2, -3)
+	check(3, 0, 0, 0)
+	check(4, 1, 2, 3)
+	check(5, 6, 6, 6)
+}
+
+func mustSimplego(t *testing.T) backends.Backend {
+	t.Helper()
+	b, err := simplego.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDotGeneral32 checks the float32 matrix-product kernel (x·W, x·Wᵀ,
+// xᵀ·W, with sizes that are and are not multiples of 4) and a batched
+// product (simplego's path) against float64 loops.
+func TestDotGeneral32(t *testing.T) {
+	if !fastDot {
+		t.Fatal("DotGeneral kernel not installed (layout self-check failed)")
+	}
+	b := mustSimplego(t)
+	val := func(n, seed int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(math.Sin(float64(i*7+seed)) * 2)
+		}
+		return v
+	}
+	for _, sz := range [][3]int{{7, 5, 9}, {16, 8, 64}, {3, 64, 8}, {5, 7, 16}, {1, 1, 1}, {2, 1, 8}, {3, 9, 45}, {4, 200, 200}, {130, 200, 190}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		a, w := val(m*k, 1), val(k*n, 2)
+		aT, wT := make([]float32, m*k), make([]float32, k*n)
+		for i := range m {
+			for p := range k {
+				aT[p*m+i] = a[i*k+p]
+			}
+		}
+		for p := range k {
+			for j := range n {
+				wT[j*k+p] = w[p*n+j]
+			}
+		}
+		outs := graph.MustExecOnceN(b, func(a, w, aT, wT *graph.Node) []*graph.Node {
+			return []*graph.Node{
+				graph.DotGeneral(a, []int{1}, nil, w, []int{0}, nil),
+				graph.DotGeneral(a, []int{1}, nil, wT, []int{1}, nil),
+				graph.DotGeneral(aT, []int{0}, nil, w, []int{0}, nil),
+				graph.DotGeneral(aT, []int{0}, nil, wT, []int{1}, nil), // simplego's path
+				graph.Reshape(graph.DotGeneral(graph.Reshape(a, 1, m, k), []int{2}, []int{0}, graph.Reshape(w, 1, k, n), []int{1}, []int{0}), m, n),
+			}
+		}, tensors.FromFlatDataAndDimensions(a, m, k), tensors.FromFlatDataAndDimensions(w, k, n),
+			tensors.FromFlatDataAndDimensions(aT, k, m), tensors.FromFlatDataAndDimensions(wT, n, k))
+		for c, o := range outs {
+			got := tensors.MustCopyFlatData[float32](o)
+			if len(got) != m*n {
+				t.Fatalf("%v case %d: shape %s", sz, c, o.Shape())
+			}
+			for i := range m {
+				for j := range n {
+					var want, scale float64
+					for p := range k {
+						want += float64(a[i*k+p]) * float64(w[p*n+j])
+						scale += math.Abs(float64(a[i*k+p]) * float64(w[p*n+j]))
+					}
+					if d := math.Abs(float64(got[i*n+j]) - want); d > 1e-6*scale+1e-30 {
+						t.Fatalf("%v case %d [%d,%d]: %g, want %g", sz, c, i, j, got[i*n+j], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDotGeneral32Used checks that the kernel, not simplego's fallback,
+// computes a float32 x·W (the data of DotGeneral nodes is recognised).
+func TestDotGeneral32Used(t *testing.T) {
+	b := mustSimplego(t)
+	bld := b.Builder("used")
+	x, _ := bld.Parameter("x", shapes.Make(dtypes.Float32, 3, 4), nil)
+	w, _ := bld.Parameter("w", shapes.Make(dtypes.Float32, 4, 5), nil)
+	op, err := bld.DotGeneral(x, []int{1}, nil, w, []int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := (*sgNode)(reflect.ValueOf(op).UnsafePointer()).inputs[0]
+	d := dotData(n)
+	if d == nil || d.contracting != 4 || d.lhsCrossSize != 3 || d.rhsCrossSize != 5 {
+		t.Fatalf("dotData of a DotGeneral node = %+v", d)
+	}
+	if dotData(n.inputs[0]) != nil {
+		t.Fatal("dotData of a Parameter node is not nil")
+	}
+}
+
+// TestExpLogisticSlices checks the float32 slice kernels (the AVX2 path on
+// CPUs that have it, the scalar path for the tail) against math.Exp within
+// one float32 ulp, over the whole float32 range of exp, with specials.
+func TestExpLogisticSlices(t *testing.T) {
+	var src []float32
+	for x := -110.0; x <= 95; x += 0.0137 {
+		src = append(src, float32(x))
+	}
+	inf := float32(math.Inf(1))
+	src = append(src, 0, -0.0, inf, -inf, float32(math.NaN()), 1e-30, -1e-30, 88.7, 88.8, -103.9)
+	for _, tail := range []int{0, 1, 2, 3} {
+		s := src[:len(src)-tail]
+		expOut, logOut := make([]float32, len(s)), make([]float32, len(s))
+		exp32Slice(expOut, s)
+		logistic32Slice(logOut, s)
+		for i, x := range s {
+			we := float32(math.Exp(float64(x)))
+			wl := float32(1 / (1 + math.Exp(-float64(x))))
+			for _, c := range []struct {
+				name      string
+				got, want float32
+			}{{"exp", expOut[i], we}, {"logistic", logOut[i], wl}} {
+				if math.IsNaN(float64(c.want)) {
+					if !math.IsNaN(float64(c.got)) {
+						t.Fatalf("%s(%g) = %g, want NaN", c.name, x, c.got)
+					}
+					continue
+				}
+				ulp := math.Abs(float64(math.Nextafter32(c.want, inf)) - float64(c.want))
+				if c.want == inf {
+					ulp = 0
+				}
+				if d := math.Abs(float64(c.got) - float64(c.want)); d > ulp && !(c.got == c.want) {
+					t.Fatalf("%s(%g) = %g, want %g (tail %d)", c.name, x, c.got, c.want, tail)
+				}
+			}
+		}
+	}
+}
+
+// TestBinaryOpsSameShapeAndScalar checks Add, Mul, Sub of same-shape
+// float32 tensors and with a scalar on either side (the AVX2 path with a
+// scalar tail: 13 elements) against plain arithmetic.
+func TestBinaryOpsSameShapeAndScalar(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	x := make([]float32, 13)
+	y := make([]float32, 13)
+	for i := range x {
+		x[i], y[i] = float32(i)*0.5-3, float32(i*i)*0.1+1
+	}
+	outs := graph.MustExecOnceN(b, func(x, y *graph.Node) []*graph.Node {
+		c := graph.Scalar(x.Graph(), x.DType(), 2.5)
+		xo := graph.MulScalar(x, 1) // owned, computed in place
+		return []*graph.Node{graph.Add(x, y), graph.Mul(x, y), graph.Sub(x, y), graph.Sub(xo, y),
+			graph.Add(x, c), graph.Mul(c, x), graph.Sub(x, c), graph.Sub(c, xo)}
+	}, x, y)
+	want := []func(a, b float32) float32{
+		func(a, b float32) float32 { return a + b }, func(a, b float32) float32 { return a * b },
+		func(a, b float32) float32 { return a - b }, func(a, b float32) float32 { return a - b },
+		func(a, _ float32) float32 { return a + 2.5 }, func(a, _ float32) float32 { return 2.5 * a },
+		func(a, _ float32) float32 { return a - 2.5 }, func(a, _ float32) float32 { return 2.5 - a },
+	}
+	for k, o := range outs {
+		got := tensors.MustCopyFlatData[float32](o)
+		for i := range x {
+			if w := want[k](x[i], y[i]); got[i] != w {
+				t.Fatalf("output %d element %d: %g, want %g", k, i, got[i], w)
+			}
+		}
+	}
+}

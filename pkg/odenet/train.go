@@ -1,0 +1,350 @@
+package odenet
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	"github.com/gomlx/gomlx/pkg/ml/train/losses"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/gomlx/ui/commandline"
+
+	"github.com/gosde/gosde/pkg/datasets/mnist"
+)
+
+// Options configure Train. Zero values take the documented defaults.
+type Options struct {
+	Epochs    int     // passes over the training set (default 1)
+	Batch     int     // training batch size (default 128)
+	EvalBatch int     // evaluation batch size (default 500)
+	LR        float64 // learning rate (default 1e-3 for Adam, 0.1 for SGD)
+	Optimizer string  // "adam" (default) or "sgd" (with momentum 0.9, as the reference)
+	Seed      uint64  // initialisation and shuffling seed (default 0)
+	// OutDir, if set, receives checkpoints (written atomically: to a staging
+	// directory, then renamed) every CheckpointEvery steps and at the end;
+	// a run with the same OutDir resumes from the latest one.
+	OutDir          string
+	CheckpointEvery int  // default 100 steps
+	Keep            int  // checkpoints kept (default 3)
+	Progress        bool // show GoMLX's command-line progress bar
+	Log             io.Writer
+}
+
+func (o *Options) defaults() error {
+	if o.Epochs == 0 {
+		o.Epochs = 1
+	}
+	if o.Batch == 0 {
+		o.Batch = 128
+	}
+	if o.EvalBatch == 0 {
+		o.EvalBatch = 500
+	}
+	if o.Optimizer == "" {
+		o.Optimizer = "adam"
+	}
+	if o.LR == 0 {
+		o.LR = 1e-3
+		if o.Optimizer == "sgd" {
+			o.LR = 0.1
+		}
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = 100
+	}
+	if o.Keep == 0 {
+		o.Keep = 3
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	switch {
+	case o.Epochs < 0:
+		return fmt.Errorf("odenet: epochs must be ≥ 1, got %d", o.Epochs)
+	case o.Batch < 1 || o.EvalBatch < 1:
+		return fmt.Errorf("odenet: batch sizes must be ≥ 1, got %d and %d", o.Batch, o.EvalBatch)
+	case !(o.LR > 0) || math.IsInf(o.LR, 0):
+		return fmt.Errorf("odenet: learning rate must be finite and > 0, got %g", o.LR)
+	case o.Optimizer != "adam" && o.Optimizer != "sgd":
+		return fmt.Errorf("odenet: optimizer %q not supported (want adam or sgd)", o.Optimizer)
+	case o.CheckpointEvery < 1 || o.Keep < 1:
+		return fmt.Errorf("odenet: checkpoint interval and count must be ≥ 1, got %d and %d", o.CheckpointEvery, o.Keep)
+	}
+	return nil
+}
+
+// Result summarises a training run.
+type Result struct {
+	Config         Config
+	Params         int     // trainable parameters
+	Steps          int     // global step at the end (including resumed steps)
+	StepsRun       int     // steps run in this call
+	ResumedFrom    int     // global step loaded from a checkpoint (0 if none)
+	TrainLoss      float64 // mean batch loss over the steps of the last epoch run in this call (NaN if none)
+	TrainSeconds   float64
+	TrainImagesSec float64 // training images per second (forward + backward + update)
+	TestAccuracy   float64 // fraction of the test set classified correctly
+	TestLoss       float64 // mean cross-entropy on the test set
+	EvalSeconds    float64
+	EvalImagesSec  float64
+	NFEForward     int // dynamics evaluations per forward pass (per batch)
+}
+
+// NewContext returns a context for a classifier, its random initialisation
+// seeded by seed.
+func NewContext(seed uint64) *context.Context {
+	ctx := context.New()
+	if err := ctx.SetRNGStateFromSeed(int64(seed)); err != nil {
+		panic(err)
+	}
+	return ctx
+}
+
+// ParamCount builds cfg's classifier in ctx (creating its variables) and
+// returns the number of trainable parameters.
+func ParamCount(b backends.Backend, ctx *context.Context, cfg Config) (int, error) {
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	g := graph.NewGraph(b, "params")
+	defer g.Finalize()
+	err := tryCatch(func() {
+		x := graph.Zeros(g, shapesImages(1))
+		Logits(ctx.Checked(false), cfg, x)
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for v := range ctx.IterVariables() {
+		if v.Trainable && v.Shape().DType.IsFloat() && !strings.HasPrefix(v.Scope(), "/"+optimizers.Scope) {
+			n += v.Shape().Size()
+		}
+	}
+	return n, nil
+}
+
+// Train trains cfg's classifier on trainSet and evaluates it on testSet.
+// It resumes from the latest checkpoint in opts.OutDir when there is one.
+func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Options) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	ctx := NewContext(opts.Seed)
+	res := &Result{Config: cfg, NFEForward: cfg.NFE(), TrainLoss: math.NaN()}
+	if opts.OutDir != "" {
+		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+			return nil, fmt.Errorf("odenet: creating --out directory: %w", err)
+		}
+		if _, err := checkpoints.Build(ctx).Dir(opts.OutDir).Done(); err != nil {
+			return nil, fmt.Errorf("odenet: loading checkpoint from %s: %w", opts.OutDir, err)
+		}
+		res.ResumedFrom = int(optimizers.GetGlobalStep(ctx))
+	}
+	var opt optimizers.Interface
+	switch opts.Optimizer {
+	case "sgd":
+		opt = Momentum{LR: opts.LR, Mu: 0.9}
+	default:
+		opt = optimizers.Adam().LearningRate(opts.LR).Done()
+	}
+	modelFn := func(ctx *context.Context, _ any, inputs []*graph.Node) []*graph.Node {
+		return []*graph.Node{Logits(ctx, cfg, inputs[0])}
+	}
+	trainer := train.NewTrainer(b, ctx, modelFn, losses.SparseCategoricalCrossEntropyLogits, opt, nil, nil)
+	loop := train.NewLoop(trainer)
+	if opts.Progress {
+		commandline.AttachProgressBar(loop)
+	}
+	ds, err := NewBatches(trainSet, opts.Batch, opts.Seed, res.ResumedFrom, true)
+	if err != nil {
+		return nil, err
+	}
+	target := opts.Epochs * ds.StepsPerEpoch()
+	lastEpochStart := target - ds.StepsPerEpoch()
+	var lossSum float64
+	var lossN int
+	loop.OnStep("odenet-loss", 0, func(loop *train.Loop, metrics []*tensors.Tensor) error {
+		if loop.LoopStep >= lastEpochStart && len(metrics) > 0 {
+			lossSum += tensorFloat(metrics[0])
+			lossN++
+		}
+		return nil
+	})
+	if opts.OutDir != "" {
+		train.EveryNSteps(loop, opts.CheckpointEvery, "checkpoint", 100, func(loop *train.Loop, _ []*tensors.Tensor) error {
+			return SaveCheckpoint(ctx, opts.OutDir, opts.Keep)
+		})
+	}
+	if res.ResumedFrom > 0 {
+		fmt.Fprintf(opts.Log, "resuming from step %d of %d (checkpoint in %s)\n", res.ResumedFrom, target, opts.OutDir)
+	}
+	start := time.Now()
+	if target > res.ResumedFrom {
+		if _, err := loop.RunToGlobalStep(ds, target); err != nil {
+			return nil, fmt.Errorf("odenet: training: %w", err)
+		}
+		res.StepsRun = target - res.ResumedFrom
+		if opts.OutDir != "" {
+			if err := SaveCheckpoint(ctx, opts.OutDir, opts.Keep); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.TrainSeconds = time.Since(start).Seconds()
+	if res.StepsRun > 0 {
+		res.TrainImagesSec = float64(res.StepsRun*opts.Batch) / res.TrainSeconds
+	}
+	if lossN > 0 {
+		res.TrainLoss = lossSum / float64(lossN)
+	}
+	res.Steps = int(optimizers.GetGlobalStep(ctx))
+	if res.Params, err = ParamCount(b, ctx, cfg); err != nil {
+		return nil, err
+	}
+	if testSet != nil {
+		start = time.Now()
+		res.TestAccuracy, res.TestLoss, err = Evaluate(b, ctx, cfg, testSet, opts.EvalBatch)
+		if err != nil {
+			return nil, err
+		}
+		res.EvalSeconds = time.Since(start).Seconds()
+		res.EvalImagesSec = float64(testSet.N) / res.EvalSeconds
+	}
+	return res, nil
+}
+
+// Evaluate returns the accuracy and mean cross-entropy of cfg's classifier
+// (variables in ctx) on set, in batches of batch images (the last batch may
+// be smaller).
+func Evaluate(b backends.Backend, ctx *context.Context, cfg Config, set *mnist.Set, batch int) (accuracy, loss float64, err error) {
+	if batch < 1 {
+		return 0, 0, fmt.Errorf("odenet: evaluation batch must be ≥ 1, got %d", batch)
+	}
+	exec, err := context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, x, labels *graph.Node) []*graph.Node {
+		logits := Logits(ctx, cfg, x)
+		pred := graph.ConvertDType(graph.ArgMax(logits, -1), labels.DType())
+		correct := graph.ReduceAllSum(graph.ConvertDType(graph.Equal(pred, graph.Reshape(labels, -1)), logits.DType()))
+		ce := losses.SparseCategoricalCrossEntropyLogits([]*graph.Node{labels}, []*graph.Node{logits})
+		return []*graph.Node{correct, ce}
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("odenet: building evaluation: %w", err)
+	}
+	defer exec.Finalize()
+	var nCorrect, lossSum float64
+	for s := 0; s < set.N; s += batch {
+		n := min(batch, set.N-s)
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = s + i
+		}
+		x, y := batchTensors(set, idx)
+		out, err := exec.Exec(x, y)
+		if err != nil {
+			return 0, 0, fmt.Errorf("odenet: evaluating images %d–%d: %w", s, s+n-1, err)
+		}
+		nCorrect += tensorFloat(out[0])
+		lossSum += tensorFloat(out[1]) * float64(n) // the loss is the batch mean
+		x.FinalizeAll()
+		y.FinalizeAll()
+	}
+	return nCorrect / float64(set.N), lossSum / float64(set.N), nil
+}
+
+// tensorFloat returns a scalar tensor's value as float64.
+func tensorFloat(t *tensors.Tensor) float64 {
+	switch v := t.Value().(type) {
+	case float32:
+		return float64(v)
+	case float64:
+		return v
+	}
+	return math.NaN()
+}
+
+// SaveCheckpoint writes ctx's variables (model, optimizer, global step) as a
+// new checkpoint in dir, atomically: GoMLX's checkpoint writer creates its
+// files in place, so it writes into a staging directory inside dir and the
+// data file, then the metadata file (which makes the checkpoint visible to
+// the loader), are renamed into dir. Only the newest keep checkpoints stay.
+func SaveCheckpoint(ctx *context.Context, dir string, keep int) error {
+	staging := filepath.Join(dir, ".staging")
+	if err := os.RemoveAll(staging); err != nil {
+		return fmt.Errorf("odenet: checkpoint: %w", err)
+	}
+	if err := os.MkdirAll(staging, 0o755); err != nil {
+		return fmt.Errorf("odenet: checkpoint: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	h, err := checkpoints.Build(ctx).Dir(staging).Keep(-1).Done()
+	if err != nil {
+		return fmt.Errorf("odenet: checkpoint: %w", err)
+	}
+	if err := h.Save(); err != nil {
+		return fmt.Errorf("odenet: saving checkpoint: %w", err)
+	}
+	names, err := h.ListCheckpoints()
+	if err != nil || len(names) != 1 {
+		return fmt.Errorf("odenet: checkpoint: staging holds %d checkpoints (%v)", len(names), err)
+	}
+	existing, err := listCheckpoints(dir)
+	if err != nil {
+		return err
+	}
+	next := 0
+	for _, e := range existing {
+		var n int
+		if _, err := fmt.Sscanf(e, "checkpoint-n%d-", &n); err == nil && n >= next {
+			next = n + 1
+		}
+	}
+	base := fmt.Sprintf("checkpoint-n%07d-step-%08d", next, optimizers.GetGlobalStep(ctx))
+	for _, suffix := range []string{checkpoints.BinDataSuffix, checkpoints.JsonNameSuffix} {
+		if err := os.Rename(filepath.Join(staging, names[0]+suffix), filepath.Join(dir, base+suffix)); err != nil {
+			return fmt.Errorf("odenet: checkpoint: %w", err)
+		}
+	}
+	existing = append(existing, base)
+	for len(existing) > keep {
+		for _, suffix := range []string{checkpoints.JsonNameSuffix, checkpoints.BinDataSuffix} {
+			if err := os.Remove(filepath.Join(dir, existing[0]+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("odenet: removing old checkpoint: %w", err)
+			}
+		}
+		existing = existing[1:]
+	}
+	return nil
+}
+
+// listCheckpoints returns the base names of dir's checkpoints, oldest first.
+func listCheckpoints(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("odenet: listing checkpoints: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if !e.IsDir() && strings.HasPrefix(n, "checkpoint-") && strings.HasSuffix(n, checkpoints.JsonNameSuffix) {
+			out = append(out, strings.TrimSuffix(n, checkpoints.JsonNameSuffix))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
