@@ -32,7 +32,7 @@ DOCKER ?= docker
 IMAGE ?= gosde
 
 .PHONY: help tools test test-go vet fmt-check test-scripts notebooks notebooks-gen \
-	notebooks-check-gen demo lab bench xla-cpu browser-test docker-cpu docker-cuda clean distclean
+	notebooks-check-gen demo lab bench xla-cpu test-xla browser-test docker-cpu docker-cuda clean distclean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -40,7 +40,7 @@ help: ## list the targets
 tools: ## install Jupyter (.venv), GoNB, goimports and the gonb kernel (idempotent)
 	bash scripts/install-tools.sh
 
-test: tools vet fmt-check test-go test-scripts notebooks-check-gen notebooks ## everything CI runs
+test: tools vet fmt-check test-go test-xla test-scripts notebooks-check-gen notebooks browser-test ## everything CI runs
 
 test-go: ## Go tests only
 	$(GO) test -timeout $(GO_TEST_TIMEOUT) $(GO_TEST_PKGS)
@@ -77,6 +77,13 @@ bench: tools ## `gosde bench`
 
 xla-cpu: ## install a PJRT CPU plugin for GOMLX_BACKEND=xla:cpu
 	bash scripts/install-xla-cpu.sh
+
+# The core packages' tests again on the XLA CPU backend (PJRT plugin from PyPI, see docs/backends.md).
+XLA_TEST_PKGS ?= ./pkg/backend/ ./pkg/diffeq/ ./pkg/nn/ ./pkg/latentsde/
+test-xla: ## Go tests of the core packages on XLA CPU (installs the plugin)
+	@plugin="$$(bash scripts/install-xla-cpu.sh | sed -n 's/^export GOMLX_BACKEND=//p')"; \
+	echo "GOMLX_BACKEND=$$plugin"; \
+	GOMLX_BACKEND="$$plugin" $(GO) test -timeout $(GO_TEST_TIMEOUT) $(XLA_TEST_PKGS)
 
 browser-test: tools ## run 00-quickstart in JupyterLab in headless chromium
 	bash tests/browser/run.sh

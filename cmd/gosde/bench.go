@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,6 +26,9 @@ func runBench(args []string) error {
 	cfg := fs.String("backend", "", "backend configuration as in GOMLX_BACKEND (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	asJSON := fs.Bool("json", false, "print one JSON object per row instead of a line")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if *repeats < 1 {

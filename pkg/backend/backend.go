@@ -8,7 +8,8 @@
 // Examples of GOMLX_BACKEND values:
 //
 //	go                        the embedded pure-Go backend (the default)
-//	go:ops_sequential         pure-Go, one op at a time
+//	go:ops_parallel           pure-Go, independent ops run in parallel (gosde's
+//	                          default is ops_sequential: see NewWithConfig)
 //	xla:cpu                   XLA through a PJRT CPU plugin found on the plugin path
 //	xla:cuda                  XLA through the PJRT CUDA plugin
 //	xla:/abs/path/plugin.so   XLA through the PJRT plugin at that path
@@ -57,7 +58,7 @@ func New() (backends.Backend, error) {
 func NewWithConfig(config string) (backends.Backend, error) {
 	name, opts, _ := strings.Cut(config, ":")
 	if name == Embedded {
-		b, err := simplego.New(opts)
+		b, err := simplego.New(embeddedOptions(opts))
 		if err != nil {
 			return nil, fmt.Errorf("backend: creating embedded backend %q: %w", config, err)
 		}
@@ -69,6 +70,23 @@ func NewWithConfig(config string) (backends.Backend, error) {
 			EnvVar, config, err, EnvVar, Embedded)
 	}
 	return b, nil
+}
+
+// embeddedOptions returns the pure-Go backend's options with gosde's default
+// op scheduling: sequential, unless the options name one (ops_parallel or
+// ops_sequential). GoMLX v0.26's parallel executor deadlocked on gosde's
+// training graphs (its worker pool filled with ops waiting on their own
+// DotGeneral sub-tasks), and for the small ops of ODE/SDE vector fields the
+// sequential executor was also faster; large matmuls still split their work
+// across cores inside the op.
+func embeddedOptions(opts string) string {
+	if strings.Contains(opts, "ops_") {
+		return opts
+	}
+	if opts == "" {
+		return "ops_sequential"
+	}
+	return "ops_sequential," + opts
 }
 
 // MustNew is New that panics on error; for examples, tests and notebooks.

@@ -335,6 +335,20 @@ const parallelMACs = 1 << 22
 // matmulStrided sets o (m×n) = A·B with A(i, p) = a[i·sai + p·sap] and b
 // (k×n), k ≥ 1, splitting large products by rows over the CPUs.
 func matmulStrided(o, a, b []float32, m, k, n, sai, sap int) {
+	if n < 8 && sai == 1 && m >= 8 && hasAVX2FMA {
+		// Few output columns and A stored transposed (xᵀ·dy for an output
+		// layer's weights): compute oᵀ = Bᵀ·Aᵀ, whose rows are long and
+		// whose right operand (a, k×m) is read row by row, then transpose.
+		ot := getScratch(n * m)
+		matmulStrided(ot, b, a, n, k, m, 1, n)
+		for j := range n {
+			for i, v := range ot[j*m : j*m+m] {
+				o[i*n+j] = v
+			}
+		}
+		putScratch(ot)
+		return
+	}
 	workers := min(runtime.GOMAXPROCS(0), m/16)
 	if workers < 2 || m*k*n < parallelMACs {
 		matmulRows(o, a, b, m, k, n, sai, sap)

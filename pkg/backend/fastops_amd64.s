@@ -4,8 +4,8 @@
 //
 // o (m×n, row stride n) = A·B for the first n8 (a multiple of 8) columns,
 // with A(i, p) = a[i·sai + p·sap] and B (k×n, row stride n), using AVX2 FMA:
-// blocks of 32 columns with four accumulators, then blocks of 8 with two
-// accumulators over alternate p. k ≥ 1.
+// blocks of 64 columns with eight accumulators, then of 32 with four, then
+// of 8 with two accumulators over alternate p. k ≥ 1.
 TEXT ·matmulAVX(SB), NOSPLIT, $0-72
 	MOVQ o+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -23,6 +23,50 @@ rowloop:
 	TESTQ R8, R8
 	JZ    done
 	XORQ  BX, BX // byte offset of the column block
+
+col64:
+	MOVQ   BX, R10
+	ADDQ   $256, R10
+	MOVQ   n8+64(FP), AX
+	SHLQ   $2, AX
+	CMPQ   R10, AX
+	JGT    col32
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   SI, AX
+	LEAQ   (DX)(BX*1), CX
+	MOVQ   R9, R10
+
+p64:
+	VBROADCASTSS (AX), Y8
+	VFMADD231PS  (CX), Y8, Y0
+	VFMADD231PS  32(CX), Y8, Y1
+	VFMADD231PS  64(CX), Y8, Y2
+	VFMADD231PS  96(CX), Y8, Y3
+	VFMADD231PS  128(CX), Y8, Y4
+	VFMADD231PS  160(CX), Y8, Y5
+	VFMADD231PS  192(CX), Y8, Y6
+	VFMADD231PS  224(CX), Y8, Y7
+	ADDQ         R12, AX
+	ADDQ         R11, CX
+	DECQ         R10
+	JNZ          p64
+	VMOVUPS      Y0, (DI)(BX*1)
+	VMOVUPS      Y1, 32(DI)(BX*1)
+	VMOVUPS      Y2, 64(DI)(BX*1)
+	VMOVUPS      Y3, 96(DI)(BX*1)
+	VMOVUPS      Y4, 128(DI)(BX*1)
+	VMOVUPS      Y5, 160(DI)(BX*1)
+	VMOVUPS      Y6, 192(DI)(BX*1)
+	VMOVUPS      Y7, 224(DI)(BX*1)
+	ADDQ         $256, BX
+	JMP          col64
 
 col32:
 	MOVQ   BX, R10

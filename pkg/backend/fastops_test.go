@@ -284,7 +284,7 @@ func TestDotGeneral32(t *testing.T) {
 		}
 		return v
 	}
-	for _, sz := range [][3]int{{7, 5, 9}, {16, 8, 64}, {3, 64, 8}, {5, 7, 16}, {1, 1, 1}, {2, 1, 8}, {3, 9, 45}, {4, 200, 200}, {130, 200, 190}} {
+	for _, sz := range [][3]int{{7, 5, 9}, {16, 8, 64}, {3, 64, 8}, {5, 7, 16}, {1, 1, 1}, {2, 1, 8}, {3, 9, 45}, {4, 200, 200}, {130, 200, 190}, {3, 5, 104}, {200, 512, 1}, {20, 7, 3}} {
 		m, k, n := sz[0], sz[1], sz[2]
 		a, w := val(m*k, 1), val(k*n, 2)
 		aT, wT := make([]float32, m*k), make([]float32, k*n)
@@ -420,4 +420,21 @@ func TestBinaryOpsSameShapeAndScalar(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkMatmulKernel: o (512×200) = a (512×200) · b (200×200) in float32
+// on one goroutine, the latent-SDE benchmark's hidden-layer product.
+func BenchmarkMatmulKernel(b *testing.B) {
+	const m, k, n = 512, 200, 200
+	a, w, o := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	for i := range a {
+		a[i] = float32(i%13) / 13
+	}
+	for i := range w {
+		w[i] = float32(i%7) / 7
+	}
+	for range b.N {
+		matmulRows(o, a, w, m, k, n, k, 1)
+	}
+	b.ReportMetric(2*m*k*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

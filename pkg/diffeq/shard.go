@@ -2,6 +2,7 @@ package diffeq
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/gomlx/gomlx/backends"
@@ -91,7 +92,7 @@ func ConcatRows(parts []*tensors.Tensor) (*tensors.Tensor, error) {
 	rows := 0
 	for i, p := range parts {
 		s := p.Shape()
-		if s.DType != first.DType || s.Rank() != first.Rank() || !equalInts(s.Dimensions[1:], first.Dimensions[1:]) {
+		if s.DType != first.DType || s.Rank() != first.Rank() || !slices.Equal(s.Dimensions[1:], first.Dimensions[1:]) {
 			return nil, fmt.Errorf("diffeq.ConcatRows: tensor %d has shape %s, incompatible with %s", i, s, first)
 		}
 		rows += s.Dimensions[0]
@@ -116,18 +117,6 @@ func ConcatRows(parts []*tensors.Tensor) (*tensors.Tensor, error) {
 		return nil, fmt.Errorf("diffeq.ConcatRows: %w", err)
 	}
 	return out, nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // shardSet runs one solver per shard: the first solve with a given

@@ -384,10 +384,21 @@ func split(v []float64) (xs, ys []float64) {
 // is a full tensor, because broadcasting a scalar is slow on the pure-Go
 // backend.
 func ELUMLP(ctx *context.Context, x *graph.Node, hidden []int, outDim int) *graph.Node {
+	return ELUMLPWith(ctx, x, hidden, outDim, nil)
+}
+
+// ELUMLPWith is ELUMLP with the last layer's weights created by lastInit
+// (nil: ctx's initializer), e.g. a small normal so that a learned vector
+// field starts close to zero.
+func ELUMLPWith(ctx *context.Context, x *graph.Node, hidden []int, outDim int, lastInit initializers.VariableInitializer) *graph.Node {
 	for i, h := range hidden {
 		x = nn.Dense(ctx.Inf("layer_%d", i), x, h, true)
 		zero := graph.ZerosLike(x)
 		x = graph.Where(graph.GreaterThan(x, zero), x, graph.AddScalar(graph.Exp(graph.Min(x, zero)), -1))
 	}
-	return nn.Dense(ctx.Inf("layer_%d", len(hidden)), x, outDim, true)
+	last := ctx.Inf("layer_%d", len(hidden))
+	if lastInit != nil {
+		last = last.WithInitializer(lastInit)
+	}
+	return nn.Dense(last, x, outDim, true)
 }
