@@ -31,23 +31,29 @@ func odeCotangents(ys []*tensors.Tensor) []*tensors.Tensor {
 	return out
 }
 
+// odeLoss builds the loss of odeCotangents on the states zs (at odeTs or
+// sdeTs); a non-nil err (of the solve that gave zs) panics, as graph builders do.
+func odeLoss(zs []*graph.Node, err error) *graph.Node {
+	if err != nil {
+		panic(err)
+	}
+	var loss *graph.Node
+	for i, z := range zs {
+		term := graph.Add(graph.MulScalar(graph.ReduceAllSum(graph.Mul(z, z)), 0.5*odeWeight(i)), graph.ReduceAllSum(z))
+		if loss == nil {
+			loss = term
+		} else {
+			loss = graph.Add(loss, term)
+		}
+	}
+	return loss
+}
+
 // directLoss builds the same loss on an unrolled Dopri5 solve with fixed steps.
 func directGraph(f diffeq.Func, substeps int, withGrad bool) func(ctx *context.Context, z0, ts *graph.Node) []*graph.Node {
 	return func(ctx *context.Context, z0, ts *graph.Node) []*graph.Node {
 		z0 = graph.Identity(z0)
-		zs, err := diffeq.Integrate(ctx.Checked(false), diffeq.Dopri5, f, z0, ts, substeps)
-		if err != nil {
-			panic(err)
-		}
-		var loss *graph.Node
-		for i, z := range zs {
-			term := graph.Add(graph.MulScalar(graph.ReduceAllSum(graph.Mul(z, z)), 0.5*odeWeight(i)), graph.ReduceAllSum(z))
-			if loss == nil {
-				loss = term
-			} else {
-				loss = graph.Add(loss, term)
-			}
-		}
+		loss := odeLoss(diffeq.Integrate(ctx.Checked(false), diffeq.Dopri5, f, z0, ts, substeps))
 		out := []*graph.Node{loss}
 		if !withGrad {
 			return out

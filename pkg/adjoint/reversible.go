@@ -156,17 +156,9 @@ func (a *SDE) reversibleBackward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Grad
 // (K, batch, m), for example Brownian.Increments(grid). It returns the
 // states at ts.
 func IntegrateSDE(ctx *context.Context, s diffeq.SDE, method diffeq.Method, z0 *Node, ts []float64, dt float64, dW *Node) ([]*Node, error) {
-	if s.Noise == "" {
-		s.Noise = diffeq.Diagonal
-	}
-	if s.Type == "" {
-		s.Type = diffeq.Ito
-	}
-	if s.Type == diffeq.Ito && s.Noise != diffeq.Diagonal && s.Noise != diffeq.Additive {
-		return nil, fmt.Errorf("adjoint.IntegrateSDE: an Ito SDE with %s noise cannot be converted to Stratonovich here (diagonal or additive only)", s.Noise)
-	}
-	if method == "" {
-		method = diffeq.Heun
+	s, method, err := sdeDefaults(s, method)
+	if err != nil {
+		return nil, fmt.Errorf("adjoint.IntegrateSDE: %w", err)
 	}
 	zs, err := diffeq.IntegrateSDE(ctx.Checked(false), toStratonovich(s), method, z0, ts, dt, dW)
 	if err != nil {

@@ -68,17 +68,9 @@ func NewSDE(b backends.Backend, ctx *context.Context, s diffeq.SDE, opts SDEOpti
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
 	}
-	if s.Noise == "" {
-		s.Noise = diffeq.Diagonal
-	}
-	if s.Type == "" {
-		s.Type = diffeq.Ito
-	}
-	if s.Type == diffeq.Ito && s.Noise != diffeq.Diagonal && s.Noise != diffeq.Additive {
-		return nil, fmt.Errorf("adjoint.NewSDE: an Ito SDE with %s noise cannot be converted to Stratonovich here (diagonal or additive only): write it in Stratonovich form", s.Noise)
-	}
-	if opts.Method == "" {
-		opts.Method = diffeq.Heun
+	var err error
+	if s, opts.Method, err = sdeDefaults(s, opts.Method); err != nil {
+		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
 	}
 	switch opts.Method {
 	case diffeq.Heun, diffeq.SDEMidpoint, diffeq.ReversibleHeun:
@@ -95,7 +87,6 @@ func NewSDE(b backends.Backend, ctx *context.Context, s diffeq.SDE, opts SDEOpti
 		ctx = context.New()
 	}
 	a := &SDE{backend: b, ctx: ctx.Checked(false), sde: s, strat: toStratonovich(s), method: opts.Method, opts: opts}
-	var err error
 	mk := func(fn any) *context.Exec {
 		if err != nil {
 			return nil
@@ -149,6 +140,25 @@ func StratonovichDrift(ctx *context.Context, s diffeq.SDE, t, z *Node) *Node {
 	g := s.Diffusion(ctx, t, z)
 	dg := graph.Gradient(graph.ReduceAllSum(g), z)[0]
 	return graph.Sub(b, graph.MulScalar(graph.Mul(g, dg), 0.5))
+}
+
+// sdeDefaults fills s's zero Noise (Diagonal) and Type (Ito) and a zero
+// method (Heun), and checks that s can be converted to Stratonovich form
+// (an Ito SDE needs diagonal or additive noise).
+func sdeDefaults(s diffeq.SDE, method diffeq.Method) (diffeq.SDE, diffeq.Method, error) {
+	if s.Noise == "" {
+		s.Noise = diffeq.Diagonal
+	}
+	if s.Type == "" {
+		s.Type = diffeq.Ito
+	}
+	if s.Type == diffeq.Ito && s.Noise != diffeq.Diagonal && s.Noise != diffeq.Additive {
+		return s, method, fmt.Errorf("an Ito SDE with %s noise cannot be converted to Stratonovich here (diagonal or additive only): write it in Stratonovich form", s.Noise)
+	}
+	if method == "" {
+		method = diffeq.Heun
+	}
+	return s, method, nil
 }
 
 // toStratonovich returns s in Stratonovich form: the same diffusion and the

@@ -47,19 +47,7 @@ func sdeDirect(t *testing.T, ctx *context.Context, s diffeq.SDE, m diffeq.Method
 	}
 	e := context.MustNewExec(backend.Shared(), ctx, func(ctx *context.Context, z0, dW *graph.Node) []*graph.Node {
 		z0 = graph.Identity(z0)
-		zs, err := adjoint.IntegrateSDE(ctx, s, m, z0, sdeTs, dt, dW)
-		if err != nil {
-			panic(err)
-		}
-		var loss *graph.Node
-		for i, z := range zs {
-			term := graph.Add(graph.MulScalar(graph.ReduceAllSum(graph.Mul(z, z)), 0.5*odeWeight(i)), graph.ReduceAllSum(z))
-			if loss == nil {
-				loss = term
-			} else {
-				loss = graph.Add(loss, term)
-			}
-		}
+		loss := odeLoss(adjoint.IntegrateSDE(ctx, s, m, z0, sdeTs, dt, dW))
 		wrt := []*graph.Node{z0}
 		for _, v := range vars {
 			wrt = append(wrt, v.ValueGraph(z0.Graph()))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -112,20 +111,7 @@ func (m *LatentODE) Decode(ctx *context.Context, z *Node) *Node {
 
 // logLik returns the masked log-likelihood per sample of the latents zs at obs.Ts.
 func (m *LatentODE) logLik(ctx *context.Context, obs Observations, zs []*Node) (*Node, error) {
-	var ll *Node
-	for i, z := range zs {
-		x, mask := obs.at(i)
-		li, err := m.cfg.Likelihood.LogLikelihood(x, m.Decode(ctx, z), graph.Scalar(x.Graph(), m.cfg.DType, m.cfg.ObsScale), mask)
-		if err != nil {
-			return nil, err
-		}
-		if ll == nil {
-			ll = li
-		} else {
-			ll = graph.Add(ll, li)
-		}
-	}
-	return ll, nil
+	return obs.sumLogLik(zs, m.cfg.Likelihood, m.cfg.DType, m.cfg.ObsScale, func(z *Node) *Node { return m.Decode(ctx, z) })
 }
 
 // ELBOGraph builds the ELBO terms of a batch (the direct method: the ODE

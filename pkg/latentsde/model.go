@@ -171,6 +171,26 @@ func (o Observations) at(i int) (x, mask *Node) {
 	return x, graph.ConvertDType(mask, x.DType())
 }
 
+// sumLogLik returns Σ_i mask_i·log p(x_i | decode(zs[i])) per sample
+// (batch,), the likelihood lik with the scale obsScale (a constant of dtype),
+// zs[i] the latents at o.Ts[i]. It returns nil for empty zs.
+func (o Observations) sumLogLik(zs []*Node, lik Likelihood, dtype dtypes.DType, obsScale float64, decode func(z *Node) *Node) (*Node, error) {
+	var ll *Node
+	for i, z := range zs {
+		x, mask := o.at(i)
+		li, err := lik.LogLikelihood(x, decode(z), graph.Scalar(x.Graph(), dtype, obsScale), mask)
+		if err != nil {
+			return nil, err
+		}
+		if ll == nil {
+			ll = li
+		} else {
+			ll = graph.Add(ll, li)
+		}
+	}
+	return ll, nil
+}
+
 // Encode runs the GRU backwards over the observations, each concatenated
 // with its mask and the time gap to the next observation time, and returns
 // the context after each observation time (contexts[i] summarises
@@ -404,20 +424,7 @@ func (m *Model) LogLikelihood(ctx *context.Context, obs Observations, zs []*Node
 	if len(zs) != len(obs.Ts) {
 		return nil, fmt.Errorf("latentsde.Model.LogLikelihood: %d latents for %d observation times", len(zs), len(obs.Ts))
 	}
-	var ll *Node
-	for i, z := range zs {
-		x, mask := obs.at(i)
-		li, err := m.cfg.Likelihood.LogLikelihood(x, m.Decode(ctx, z), m.scalar(x.Graph(), m.cfg.ObsScale), mask)
-		if err != nil {
-			return nil, err
-		}
-		if ll == nil {
-			ll = li
-		} else {
-			ll = graph.Add(ll, li)
-		}
-	}
-	return ll, nil
+	return obs.sumLogLik(zs, m.cfg.Likelihood, m.cfg.DType, m.cfg.ObsScale, func(z *Node) *Node { return m.Decode(ctx, z) })
 }
 
 // broadcastTo broadcasts x to shape, aligning x's axes with shape's last

@@ -265,11 +265,7 @@ func (t *Trainer) SamplePrior(n int, ts []float64, seed uint64) (obs, latents []
 	e, err := context.NewExec(t.backend, t.ctx, func(ctx *context.Context, eps0, dW *Node) []*Node {
 		pm, plv := m.PriorZ0(ctx, eps0.Graph())
 		z0 := Sample0(broadcastTo(pm, eps0.Shape()), broadcastTo(plv, eps0.Shape()), eps0)
-		zs, _, err := m.Unroll(ctx, z0, ts, dW, nil, nil, false)
-		if err != nil {
-			panic(err)
-		}
-		return stackDecoded(ctx, m, zs)
+		return unrollDecoded(ctx, m, z0, ts, dW, nil, nil, false)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -281,6 +277,16 @@ func (t *Trainer) SamplePrior(n int, ts []float64, seed uint64) (obs, latents []
 		return nil, nil, fmt.Errorf("latentsde.Trainer.SamplePrior: %w", err)
 	}
 	return unstack(out[0], n), unstack(out[1], n), nil
+}
+
+// unrollDecoded unrolls m from z0 (see Model.Unroll, whose error it panics
+// with, inside a graph builder) and returns stackDecoded of the latents.
+func unrollDecoded(ctx *context.Context, m *Model, z0 *Node, saveTs []float64, dW *Node, contexts []*Node, obsTs []float64, posterior bool) []*Node {
+	zs, _, err := m.Unroll(ctx, z0, saveTs, dW, contexts, obsTs, posterior)
+	if err != nil {
+		panic(err)
+	}
+	return stackDecoded(ctx, m, zs)
 }
 
 // stackDecoded returns the decoded observations (n, T, DataDim) and the
@@ -332,11 +338,7 @@ func (t *Trainer) SamplePosterior(data Data, predTs []float64, seed uint64) (obs
 	e, err := context.NewExec(t.backend, t.ctx, func(ctx *context.Context, x, mask, eps0, dW *Node) []*Node {
 		o := Observations{X: x, Mask: mask, Ts: obsTs}
 		contexts, qm, qlv := m.Encode(ctx, o)
-		zs, _, err := m.Unroll(ctx, Sample0(qm, qlv, eps0), predTs, dW, contexts, obsTs, true)
-		if err != nil {
-			panic(err)
-		}
-		return stackDecoded(ctx, m, zs)
+		return unrollDecoded(ctx, m, Sample0(qm, qlv, eps0), predTs, dW, contexts, obsTs, true)
 	})
 	if err != nil {
 		return nil, nil, err

@@ -30,25 +30,15 @@ func animationFrames(t *testing.T, n int) []Figure {
 	return frames
 }
 
-// sampleFigures builds one figure of each kind.
+// sampleFigures builds one figure of each kind: those of kindSamples and a
+// plain "lines" figure.
 func sampleFigures(t *testing.T) map[string]Figure {
 	t.Helper()
-	traj, err := trajectorySample()
-	must(t, err)
-	paths, err := pathsSample()
-	must(t, err)
-	loss, err := lossSample()
-	must(t, err)
-	conv, err := convergenceSample()
-	must(t, err)
-	grid, err := gridSample()
-	must(t, err)
-	imgs, err := imageGridSample()
-	must(t, err)
+	figs := kindSamples(t)
 	lines, err := Lines("lines", "t", "x", Series{Label: "a", Xs: []float64{0, 1, 2}, Ys: []float64{1, 0, 1}, Ts: []float64{0, 1, 2}})
 	must(t, err)
-	return map[string]Figure{"trajectory": traj, "paths": paths, "loss": loss,
-		"convergence": conv, "grid": grid, "images": imgs, "lines": lines}
+	figs["lines"] = lines
+	return figs
 }
 
 func TestFiguresRenderPNGAndSVG(t *testing.T) {

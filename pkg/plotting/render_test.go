@@ -14,6 +14,22 @@ func TestRenderSamples(t *testing.T) {
 	if dir == "" {
 		t.Skip("set PLOTTING_SAMPLES=dir to write sample figures")
 	}
+	for name, f := range kindSamples(t) {
+		w, h := 720, 540
+		if name == "grid" {
+			w, h = 900, 900
+		}
+		must(t, Save(f, filepath.Join(dir, name+".png"), w, h))
+		must(t, Save(f, filepath.Join(dir, name+".svg"), w, h))
+	}
+	frames := animationFrames(t, 12)
+	must(t, SaveGIF(filepath.Join(dir, "anim.gif"), frames, 400, 300, 100*time.Millisecond))
+}
+
+// kindSamples builds the sample figure of each kind: "trajectory", "paths",
+// "loss", "convergence", "grid" and "images".
+func kindSamples(t *testing.T) map[string]Figure {
+	t.Helper()
 	traj, err := trajectorySample()
 	must(t, err)
 	paths, err := pathsSample()
@@ -26,17 +42,8 @@ func TestRenderSamples(t *testing.T) {
 	must(t, err)
 	imgs, err := imageGridSample()
 	must(t, err)
-	for name, f := range map[string]Figure{"trajectory": traj, "paths": paths, "loss": loss,
-		"convergence": conv, "grid": grid, "images": imgs} {
-		w, h := 720, 540
-		if name == "grid" {
-			w, h = 900, 900
-		}
-		must(t, Save(f, filepath.Join(dir, name+".png"), w, h))
-		must(t, Save(f, filepath.Join(dir, name+".svg"), w, h))
-	}
-	frames := animationFrames(t, 12)
-	must(t, SaveGIF(filepath.Join(dir, "anim.gif"), frames, 400, 300, 100*time.Millisecond))
+	return map[string]Figure{"trajectory": traj, "paths": paths, "loss": loss,
+		"convergence": conv, "grid": grid, "images": imgs}
 }
 
 func must(t *testing.T, err error) {
