@@ -517,6 +517,9 @@ const (
 // rowBroadcastLoop computes o = l op r where the shorter of l and r repeats
 // along o.
 func rowBroadcastLoop(op binOp, o, l, r []float32) {
+	if len(r) < len(o) && rowOpVector(o, l, r, op, false) || len(l) < len(o) && rowOpVector(o, r, l, op, op == opSub) {
+		return
+	}
 	if len(r) < len(o) {
 		for lo := 0; lo < len(o); lo += len(r) {
 			ob, lb := o[lo:lo+len(r)], l[lo:lo+len(r)]

@@ -63,3 +63,24 @@ func binOpVector(o, x, y []float32, op binOp, yScalar, rev bool) int {
 	binOpAVX(&o[0], &x[0], &y[0], n, code, yScalar)
 	return n
 }
+
+// rowOpAVX sets o[i·n+j] = x[i·n+j] op r[j] for i < rows, j < n, n a
+// multiple of 8; op is a binOp, or 3 for r − x (AVX2; see fastops_amd64.s).
+//
+//go:noescape
+func rowOpAVX(o, x, r *float32, rows, n, op int)
+
+// rowOpVector runs rowOpAVX over all of o when the row length allows it
+// and reports whether it did.
+func rowOpVector(o, x, r []float32, op binOp, rev bool) bool {
+	n := len(r)
+	if !hasAVX2FMA || n == 0 || n%8 != 0 || len(o)%n != 0 || len(x) < len(o) {
+		return false
+	}
+	code := int(op)
+	if rev {
+		code = 3
+	}
+	rowOpAVX(&o[0], &x[0], &r[0], len(o)/n, n, code)
+	return true
+}

@@ -377,3 +377,61 @@ vstore:
 done:
 	VZEROUPPER
 	RET
+
+// func rowOpAVX(o, x, r *float32, rows, n, op int)
+//
+// o[i·n + j] = x[i·n + j] op r[j] for i < rows, j < n, n a multiple of 8;
+// op 0: +, 1: ×, 2: −, 3: reversed − (r − x).
+TEXT ·rowOpAVX(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ r+16(FP), DX
+	MOVQ rows+24(FP), R8
+	MOVQ n+32(FP), CX
+	SHLQ $2, CX // row length in bytes
+	MOVQ op+40(FP), R9
+
+rows:
+	TESTQ R8, R8
+	JZ    rdone
+	XORQ  BX, BX
+
+cols:
+	CMPQ    BX, CX
+	JGE     rownext
+	VMOVUPS (SI)(BX*1), Y0
+	VMOVUPS (DX)(BX*1), Y1
+	CMPQ    R9, $0
+	JNE     r1
+	VADDPS  Y1, Y0, Y0
+	JMP     rstore
+
+r1:
+	CMPQ   R9, $1
+	JNE    r2
+	VMULPS Y1, Y0, Y0
+	JMP    rstore
+
+r2:
+	CMPQ   R9, $2
+	JNE    r3
+	VSUBPS Y1, Y0, Y0
+	JMP    rstore
+
+r3:
+	VSUBPS Y0, Y1, Y0
+
+rstore:
+	VMOVUPS Y0, (DI)(BX*1)
+	ADDQ    $32, BX
+	JMP     cols
+
+rownext:
+	ADDQ CX, SI
+	ADDQ CX, DI
+	DECQ R8
+	JMP  rows
+
+rdone:
+	VZEROUPPER
+	RET

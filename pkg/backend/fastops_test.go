@@ -183,31 +183,36 @@ func BenchmarkTanhKernel(b *testing.B) {
 // owned and computed in place) against plain loops, in float32.
 func TestRowBroadcastOps(t *testing.T) {
 	b := Wrap(mustSimplego(t))
-	const rows, cols = 5, 3
-	x := make([]float32, rows*cols)
-	for i := range x {
-		x[i] = float32(i)*0.25 - 1
-	}
-	row := []float32{2, -3, 0.5}
-	outs := graph.MustExecOnceN(b, func(x, r *graph.Node) []*graph.Node {
-		r2 := graph.ExpandAxes(r, 0) // (1, cols)
-		xo := graph.MulScalar(x, 1)  // an owned intermediate
-		return []*graph.Node{graph.Add(x, r2), graph.Add(r2, xo), graph.Mul(x, r2), graph.Sub(x, r2), graph.Sub(r2, xo),
-			graph.Add(graph.Reshape(x, 1, rows, cols), graph.Reshape(r, 1, 1, cols))}
-	}, tensors.FromFlatDataAndDimensions(x, rows, cols), row)
-	want := []func(a, c float32) float32{
-		func(a, c float32) float32 { return a + c }, func(a, c float32) float32 { return c + a },
-		func(a, c float32) float32 { return a * c }, func(a, c float32) float32 { return a - c },
-		func(a, c float32) float32 { return c - a }, func(a, c float32) float32 { return a + c },
-	}
-	for k, o := range outs {
-		got := tensors.MustCopyFlatData[float32](o)
-		if len(got) != rows*cols {
-			t.Fatalf("output %d has %d values (shape %s)", k, len(got), o.Shape())
+	for _, cols := range []int{3, 16} { // 16: the AVX2 row kernel
+		const rows = 5
+		x := make([]float32, rows*cols)
+		for i := range x {
+			x[i] = float32(i)*0.25 - 1
 		}
-		for i, v := range got {
-			if w := want[k](x[i], row[i%cols]); v != w {
-				t.Fatalf("output %d element %d: %g, want %g", k, i, v, w)
+		row := make([]float32, cols)
+		for j := range row {
+			row[j] = float32(j%3)*2.5 - 3
+		}
+		outs := graph.MustExecOnceN(b, func(x, r *graph.Node) []*graph.Node {
+			r2 := graph.ExpandAxes(r, 0) // (1, cols)
+			xo := graph.MulScalar(x, 1)  // an owned intermediate
+			return []*graph.Node{graph.Add(x, r2), graph.Add(r2, xo), graph.Mul(x, r2), graph.Sub(x, r2), graph.Sub(r2, xo),
+				graph.Add(graph.Reshape(x, 1, rows, cols), graph.Reshape(r, 1, 1, cols))}
+		}, tensors.FromFlatDataAndDimensions(x, rows, cols), row)
+		want := []func(a, c float32) float32{
+			func(a, c float32) float32 { return a + c }, func(a, c float32) float32 { return c + a },
+			func(a, c float32) float32 { return a * c }, func(a, c float32) float32 { return a - c },
+			func(a, c float32) float32 { return c - a }, func(a, c float32) float32 { return a + c },
+		}
+		for k, o := range outs {
+			got := tensors.MustCopyFlatData[float32](o)
+			if len(got) != rows*cols {
+				t.Fatalf("cols %d, output %d has %d values (shape %s)", cols, k, len(got), o.Shape())
+			}
+			for i, v := range got {
+				if w := want[k](x[i], row[i%cols]); v != w {
+					t.Fatalf("cols %d, output %d element %d: %g, want %g", cols, k, i, v, w)
+				}
 			}
 		}
 	}
