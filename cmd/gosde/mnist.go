@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/backend"
 	"github.com/gosde/gosde/pkg/datasets/mnist"
 	"github.com/gosde/gosde/pkg/diffeq"
@@ -22,7 +23,11 @@ const quickLimit = 5000
 func runMNIST(args []string) error {
 	fs := flag.NewFlagSet("mnist", flag.ContinueOnError)
 	model := fs.String("model", odenet.ODENet, "classifier: odenet or resnet")
-	solver := fs.String("solver", string(diffeq.RK4), "ODE block solver: euler, midpoint, rk4 or dopri5 (fixed steps)")
+	solver := fs.String("solver", string(diffeq.RK4), "ODE block solver: euler, midpoint, rk4 or dopri5 (fixed steps in-graph; adaptive with --method)")
+	method := fs.String("method", "", "gradient method: empty (default) unrolls --steps fixed steps in the training graph; "+
+		"direct (backprop through the host-chosen unrolled solve, RK-Net) or adjoint (continuous adjoint, O(1) memory) solve with adjoint.Trainer")
+	rtol := fs.Float64("rtol", 1e-3, "Dopri5 relative tolerance (with --method)")
+	atol := fs.Float64("atol", 1e-3, "Dopri5 absolute tolerance (with --method)")
 	steps := fs.Int("steps", 2, "solver steps over [0, 1] (ODE-Net)")
 	epochs := fs.Int("epochs", 1, "training epochs")
 	batch := fs.Int("batch", 128, "training batch size (quick runs, --train-limit ≤ 5000: 2)")
@@ -75,6 +80,17 @@ func runMNIST(args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	var grad adjoint.Method
+	switch *method {
+	case "", "ingraph":
+	case string(adjoint.Direct), string(adjoint.Adjoint):
+		grad = adjoint.Method(*method)
+		if _, err := odenet.SolverOptions(cfg, *rtol, *atol); err != nil {
+			return fmt.Errorf("--method %s: %w", *method, err)
+		}
+	default:
+		return fmt.Errorf("--method %q: want direct or adjoint (or empty for the in-graph fixed-step solve)", *method)
+	}
 	if *trainLimit < 0 || *testLimit < 0 {
 		return fmt.Errorf("--train-limit and --test-limit must be ≥ 0, got %d and %d", *trainLimit, *testLimit)
 	}
@@ -92,19 +108,29 @@ func runMNIST(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("model: %s, %d parameters (%.2fM)\n", cfg, params, float64(params)/1e6)
+	if grad == "" {
+		fmt.Printf("model: %s, %d parameters (%.2fM)\n", cfg, params, float64(params)/1e6)
+	} else {
+		so, _ := odenet.SolverOptions(cfg, *rtol, *atol)
+		desc := fmt.Sprintf("%s, %d fixed steps", so.Method, cfg.Steps)
+		if so.Method == diffeq.Dopri5 {
+			desc = fmt.Sprintf("adaptive dopri5, rtol %g atol %g", so.RTol, so.ATol)
+		}
+		fmt.Printf("model: %s (%s, gradients by %s), %d parameters (%.2fM)\n", cfg.Model, desc, grad, params, float64(params)/1e6)
+	}
 	fmt.Printf("data: %d training, %d test images (loaded in %.1fs); backend: %s\n",
 		trainSet.N, testSet.N, time.Since(t0).Seconds(), b.Description())
 	res, err := odenet.Train(b, cfg, trainSet, testSet, odenet.Options{
 		Epochs: *epochs, Batch: *batch, EvalBatch: *evalBatch, LR: *lr, Optimizer: *opt, Seed: *seed,
 		OutDir: *out, CheckpointEvery: *ckptEvery, Progress: *progress, Log: os.Stdout,
+		Grad: grad, RTol: *rtol, ATol: *atol,
 	})
 	if err != nil {
 		return err
 	}
 	if res.StepsRun > 0 {
-		fmt.Printf("trained %d steps (global step %d) in %.1fs: %.1f images/s, train loss (last epoch) %.4f, NFE forward per batch %d\n",
-			res.StepsRun, res.Steps, res.TrainSeconds, res.TrainImagesSec, res.TrainLoss, res.NFEForward)
+		fmt.Printf("trained %d steps (global step %d) in %.1fs: %.1f images/s, train loss (last epoch) %.4f, NFE per batch forward %d backward %d\n",
+			res.StepsRun, res.Steps, res.TrainSeconds, res.TrainImagesSec, res.TrainLoss, res.NFEForward, res.NFEBackward)
 	} else {
 		fmt.Printf("already trained to global step %d (checkpoint in %s)\n", res.Steps, *out)
 	}

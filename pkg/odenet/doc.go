@@ -12,6 +12,11 @@
 //
 // The ODE block's dynamics is a diffeq.Func on the flattened state
 // (batch, 64·6·6), so any solver of package diffeq, and the adjoint method,
-// can drive it. Training differentiates through the solver's steps (the
-// paper's RK-Net when the method is RK4).
+// can drive it. By default training unrolls fixed solver steps in the graph
+// and differentiates through them (the paper's RK-Net when the method is
+// RK4). With Options.Grad set, the block is solved on the host by
+// adjoint.Trainer (AdjointModel; adaptive Dopri5 or fixed steps) and the
+// gradients come from the continuous adjoint (adjoint.Adjoint) or from
+// backpropagation through the unrolled solve (adjoint.Direct); the variables
+// and checkpoints are the same as the in-graph path's.
 package odenet

@@ -1,8 +1,10 @@
 package odenet
 
 import (
+	"fmt"
 	"strings"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
@@ -18,21 +20,40 @@ type Momentum struct {
 	LR, Mu float64
 }
 
-// UpdateGraph implements optimizers.Interface.
-func (o Momentum) UpdateGraph(ctx *context.Context, g *graph.Graph, loss *graph.Node) {
-	var vars []*context.Variable
-	var values []*graph.Node
+// usedVars returns the trainable variables in use by g (context order) and
+// their values in g.
+func usedVars(ctx *context.Context, g *graph.Graph) (vars []*context.Variable, values []*graph.Node) {
 	for v := range ctx.IterVariables() {
 		if v.Trainable && v.InUseByGraph(g) {
 			vars = append(vars, v)
 			values = append(values, v.ValueGraph(g))
 		}
 	}
-	if len(vars) == 0 {
+	return vars, values
+}
+
+// UpdateGraph implements optimizers.Interface.
+func (o Momentum) UpdateGraph(ctx *context.Context, g *graph.Graph, loss *graph.Node) {
+	_, values := usedVars(ctx, g)
+	if len(values) == 0 {
 		return
 	}
-	grads := graph.Gradient(loss, values...)
-	optimizers.IncrementGlobalStepGraph(ctx, g, loss.DType())
+	o.UpdateGraphWithGradients(ctx, graph.Gradient(loss, values...), loss.DType())
+}
+
+// UpdateGraphWithGradients implements train.OptimizeWithGradients: grads
+// are ordered as the trainable variables in use by their graph, in context
+// order (as adjoint.Trainer supplies them).
+func (o Momentum) UpdateGraphWithGradients(ctx *context.Context, grads []*graph.Node, lossDType dtypes.DType) {
+	if len(grads) == 0 {
+		return
+	}
+	g := grads[0].Graph()
+	vars, values := usedVars(ctx, g)
+	if len(vars) != len(grads) {
+		panic(fmt.Errorf("odenet.Momentum: %d gradients for %d variables in use", len(grads), len(vars)))
+	}
+	optimizers.IncrementGlobalStepGraph(ctx, g, lossDType)
 	mctx := ctx.In(optimizers.Scope).In("momentum").Checked(false).WithInitializer(initializers.Zero)
 	for i, v := range vars {
 		name := strings.NewReplacer("/", "_", ":", "_").Replace(v.ParameterName())

@@ -21,6 +21,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
 
+	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/datasets/mnist"
 )
 
@@ -40,6 +41,21 @@ type Options struct {
 	Keep            int  // checkpoints kept (default 3)
 	Progress        bool // show GoMLX's command-line progress bar
 	Log             io.Writer
+	// Grad, if set (adjoint.Direct or adjoint.Adjoint), trains the ODE-Net
+	// with adjoint.Trainer: the block is solved on the host (Dopri5 adaptive
+	// with RTol/ATol, other methods with Config.Steps fixed steps) and the
+	// gradients come from backpropagation through the unrolled solve
+	// (Direct, the paper's RK-Net) or from the continuous adjoint. Empty:
+	// the block is unrolled in the training graph with Config.Steps fixed
+	// steps (Dopri5 then being a fixed-step fifth-order method).
+	Grad adjoint.Method
+	// RTol and ATol are Dopri5's tolerances when Grad is set (default 1e-3).
+	RTol, ATol float64
+	// AdjointCheckpointEvery > 0 makes the adjoint store the state every
+	// that many solver steps and restart the backward reconstruction of z
+	// there (adjoint.TrainerConfig.CheckpointEvery); 0: no stored states
+	// (O(1) memory).
+	AdjointCheckpointEvery int
 }
 
 func (o *Options) defaults() error {
@@ -79,6 +95,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("odenet: learning rate must be finite and > 0, got %g", o.LR)
 	case o.Optimizer != "adam" && o.Optimizer != "sgd":
 		return fmt.Errorf("odenet: optimizer %q not supported (want adam or sgd)", o.Optimizer)
+	case o.Grad != "" && o.Grad != adjoint.Direct && o.Grad != adjoint.Adjoint:
+		return fmt.Errorf("odenet: gradient method %q not supported (want %s or %s)", o.Grad, adjoint.Direct, adjoint.Adjoint)
 	case o.CheckpointEvery < 1 || o.Keep < 1:
 		return fmt.Errorf("odenet: checkpoint interval and count must be ≥ 1, got %d and %d", o.CheckpointEvery, o.Keep)
 	}
@@ -99,7 +117,13 @@ type Result struct {
 	TestLoss       float64 // mean cross-entropy on the test set
 	EvalSeconds    float64
 	EvalImagesSec  float64
-	NFEForward     int // dynamics evaluations per forward pass (per batch)
+	// NFEForward is the dynamics evaluations per forward solve (per batch;
+	// with Options.Grad the mean over the training steps run, or over the
+	// evaluation batches when none ran).
+	NFEForward int
+	// NFEBackward is the mean evaluations per backward solve (adjoint only;
+	// 0 where autodiff differentiates the unrolled solve).
+	NFEBackward int
 }
 
 // NewContext returns a context for a classifier, its random initialisation
@@ -145,6 +169,9 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
+	if opts.Grad != "" {
+		return trainSolved(b, cfg, trainSet, testSet, opts)
+	}
 	ctx := NewContext(opts.Seed)
 	res := &Result{Config: cfg, NFEForward: cfg.NFE(), TrainLoss: math.NaN()}
 	if opts.OutDir != "" {
@@ -156,13 +183,7 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 		}
 		res.ResumedFrom = int(optimizers.GetGlobalStep(ctx))
 	}
-	var opt optimizers.Interface
-	switch opts.Optimizer {
-	case "sgd":
-		opt = Momentum{LR: opts.LR, Mu: 0.9}
-	default:
-		opt = optimizers.Adam().LearningRate(opts.LR).Done()
-	}
+	opt := newOptimizer(opts)
 	modelFn := func(ctx *context.Context, _ any, inputs []*graph.Node) []*graph.Node {
 		return []*graph.Node{Logits(ctx, cfg, inputs[0])}
 	}
@@ -237,11 +258,7 @@ func Evaluate(b backends.Backend, ctx *context.Context, cfg Config, set *mnist.S
 		return 0, 0, fmt.Errorf("odenet: evaluation batch must be ≥ 1, got %d", batch)
 	}
 	exec, err := context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, x, labels *graph.Node) []*graph.Node {
-		logits := Logits(ctx, cfg, x)
-		pred := graph.ConvertDType(graph.ArgMax(logits, -1), labels.DType())
-		correct := graph.ReduceAllSum(graph.ConvertDType(graph.Equal(pred, graph.Reshape(labels, -1)), logits.DType()))
-		ce := losses.SparseCategoricalCrossEntropyLogits([]*graph.Node{labels}, []*graph.Node{logits})
-		return []*graph.Node{correct, ce}
+		return evalOutputs(Logits(ctx, cfg, x), labels)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("odenet: building evaluation: %w", err)
