@@ -3,14 +3,12 @@ package odenet
 import (
 	"fmt"
 	"math"
-	"os"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/losses"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
@@ -109,14 +107,8 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 	}
 	ctx := NewContext(opts.Seed)
 	res := &Result{Config: cfg, TrainLoss: math.NaN()}
-	if opts.OutDir != "" {
-		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-			return nil, fmt.Errorf("odenet: creating --out directory: %w", err)
-		}
-		if _, err := checkpoints.Build(ctx).Dir(opts.OutDir).Done(); err != nil {
-			return nil, fmt.Errorf("odenet: loading checkpoint from %s: %w", opts.OutDir, err)
-		}
-		res.ResumedFrom = int(optimizers.GetGlobalStep(ctx))
+	if err := res.resume(ctx, opts.OutDir); err != nil {
+		return nil, err
 	}
 	tr, err := NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
 		Method: opts.Grad, Solver: solver, Optimizer: newOptimizer(opts), CheckpointEvery: opts.AdjointCheckpointEvery})
@@ -176,25 +168,11 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 			}
 		}
 	}
-	if lossN > 0 {
-		res.TrainLoss = lossSum / float64(lossN)
-	}
-	res.Steps = int(optimizers.GetGlobalStep(ctx))
-	if res.Params, err = ParamCount(b, ctx, cfg); err != nil {
+	err = res.finish(b, ctx, cfg, lossSum, lossN, testSet, func() (acc, loss float64, nfe int, err error) {
+		return EvaluateSolved(b, ctx, tr, testSet, opts.EvalBatch)
+	})
+	if err != nil {
 		return nil, err
-	}
-	if testSet != nil {
-		start = time.Now()
-		var evalNFE int
-		res.TestAccuracy, res.TestLoss, evalNFE, err = EvaluateSolved(b, ctx, tr, testSet, opts.EvalBatch)
-		if err != nil {
-			return nil, err
-		}
-		if res.StepsRun == 0 {
-			res.NFEForward = evalNFE
-		}
-		res.EvalSeconds = time.Since(start).Seconds()
-		res.EvalImagesSec = float64(testSet.N) / res.EvalSeconds
 	}
 	return res, nil
 }
@@ -222,31 +200,24 @@ func EvaluateSolved(b backends.Backend, ctx *context.Context, tr *adjoint.Traine
 		return 0, 0, 0, fmt.Errorf("odenet: building evaluation: %w", err)
 	}
 	defer exec.Finalize()
-	var nCorrect, lossSum float64
 	var nfeSum, batches int
-	for s := 0; s < set.N; s += batch {
-		n := min(batch, set.N-s)
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = s + i
-		}
-		x, y := batchTensors(set, idx)
+	accuracy, loss, err = evalBatches(set, batch, func(x, y *tensors.Tensor) (float64, float64, error) {
 		_, zs, err := tr.Eval([]*tensors.Tensor{x, y}, blockTimes)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("odenet: solving images %d–%d: %w", s, s+n-1, err)
+			return 0, 0, fmt.Errorf("solving the ODE block: %w", err)
 		}
 		nfeSum += tr.NFE().Forward
 		batches++
 		out, err := exec.Exec(zs[len(zs)-1], y)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("odenet: evaluating images %d–%d: %w", s, s+n-1, err)
+			return 0, 0, err
 		}
-		nCorrect += tensorFloat(out[0])
-		lossSum += tensorFloat(out[1]) * float64(n)
-		x.FinalizeAll()
-		y.FinalizeAll()
+		return tensorFloat(out[0]), tensorFloat(out[1]), nil
+	})
+	if err != nil {
+		return 0, 0, 0, err
 	}
-	return nCorrect / float64(set.N), lossSum / float64(set.N), int(math.Round(float64(nfeSum) / float64(batches))), nil
+	return accuracy, loss, int(math.Round(float64(nfeSum) / float64(batches))), nil
 }
 
 // evalOutputs returns the number of correct predictions and the mean

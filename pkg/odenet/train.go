@@ -174,14 +174,8 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 	}
 	ctx := NewContext(opts.Seed)
 	res := &Result{Config: cfg, NFEForward: cfg.NFE(), TrainLoss: math.NaN()}
-	if opts.OutDir != "" {
-		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-			return nil, fmt.Errorf("odenet: creating --out directory: %w", err)
-		}
-		if _, err := checkpoints.Build(ctx).Dir(opts.OutDir).Done(); err != nil {
-			return nil, fmt.Errorf("odenet: loading checkpoint from %s: %w", opts.OutDir, err)
-		}
-		res.ResumedFrom = int(optimizers.GetGlobalStep(ctx))
+	if err := res.resume(ctx, opts.OutDir); err != nil {
+		return nil, err
 	}
 	opt := newOptimizer(opts)
 	modelFn := func(ctx *context.Context, _ any, inputs []*graph.Node) []*graph.Node {
@@ -231,23 +225,59 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 	if res.StepsRun > 0 {
 		res.TrainImagesSec = float64(res.StepsRun*opts.Batch) / res.TrainSeconds
 	}
+	err = res.finish(b, ctx, cfg, lossSum, lossN, testSet, func() (acc, loss float64, nfe int, err error) {
+		acc, loss, err = Evaluate(b, ctx, cfg, testSet, opts.EvalBatch)
+		return acc, loss, 0, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// resume creates the output directory dir (when not empty) and loads its
+// latest checkpoint into ctx, recording the global step it resumes from.
+func (res *Result) resume(ctx *context.Context, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("odenet: creating --out directory: %w", err)
+	}
+	if _, err := checkpoints.Build(ctx).Dir(dir).Done(); err != nil {
+		return fmt.Errorf("odenet: loading checkpoint from %s: %w", dir, err)
+	}
+	res.ResumedFrom = int(optimizers.GetGlobalStep(ctx))
+	return nil
+}
+
+// finish fills in the mean training loss, the global step and the parameter
+// count, then evaluates on testSet (when not nil) with eval, timing it. When
+// no training step ran, the evaluation's NFE stands for the forward NFE.
+func (res *Result) finish(b backends.Backend, ctx *context.Context, cfg Config, lossSum float64, lossN int,
+	testSet *mnist.Set, eval func() (acc, loss float64, nfe int, err error)) error {
 	if lossN > 0 {
 		res.TrainLoss = lossSum / float64(lossN)
 	}
 	res.Steps = int(optimizers.GetGlobalStep(ctx))
+	var err error
 	if res.Params, err = ParamCount(b, ctx, cfg); err != nil {
-		return nil, err
+		return err
 	}
-	if testSet != nil {
-		start = time.Now()
-		res.TestAccuracy, res.TestLoss, err = Evaluate(b, ctx, cfg, testSet, opts.EvalBatch)
-		if err != nil {
-			return nil, err
-		}
-		res.EvalSeconds = time.Since(start).Seconds()
-		res.EvalImagesSec = float64(testSet.N) / res.EvalSeconds
+	if testSet == nil {
+		return nil
 	}
-	return res, nil
+	start := time.Now()
+	var nfe int
+	if res.TestAccuracy, res.TestLoss, nfe, err = eval(); err != nil {
+		return err
+	}
+	if res.StepsRun == 0 && nfe > 0 {
+		res.NFEForward = nfe
+	}
+	res.EvalSeconds = time.Since(start).Seconds()
+	res.EvalImagesSec = float64(testSet.N) / res.EvalSeconds
+	return nil
 }
 
 // Evaluate returns the accuracy and mean cross-entropy of cfg's classifier
@@ -264,6 +294,19 @@ func Evaluate(b backends.Backend, ctx *context.Context, cfg Config, set *mnist.S
 		return 0, 0, fmt.Errorf("odenet: building evaluation: %w", err)
 	}
 	defer exec.Finalize()
+	return evalBatches(set, batch, func(x, y *tensors.Tensor) (float64, float64, error) {
+		out, err := exec.Exec(x, y)
+		if err != nil {
+			return 0, 0, err
+		}
+		return tensorFloat(out[0]), tensorFloat(out[1]), nil
+	})
+}
+
+// evalBatches runs eval on consecutive batches of set (images x, labels y)
+// and returns the accuracy and the mean loss; eval returns a batch's number
+// of correct predictions and its mean loss.
+func evalBatches(set *mnist.Set, batch int, eval func(x, y *tensors.Tensor) (correct, loss float64, err error)) (accuracy, loss float64, err error) {
 	var nCorrect, lossSum float64
 	for s := 0; s < set.N; s += batch {
 		n := min(batch, set.N-s)
@@ -272,14 +315,14 @@ func Evaluate(b backends.Backend, ctx *context.Context, cfg Config, set *mnist.S
 			idx[i] = s + i
 		}
 		x, y := batchTensors(set, idx)
-		out, err := exec.Exec(x, y)
+		c, l, err := eval(x, y)
+		x.FinalizeAll()
+		y.FinalizeAll()
 		if err != nil {
 			return 0, 0, fmt.Errorf("odenet: evaluating images %d–%d: %w", s, s+n-1, err)
 		}
-		nCorrect += tensorFloat(out[0])
-		lossSum += tensorFloat(out[1]) * float64(n) // the loss is the batch mean
-		x.FinalizeAll()
-		y.FinalizeAll()
+		nCorrect += c
+		lossSum += l * float64(n) // the loss is the batch mean
 	}
 	return nCorrect / float64(set.N), lossSum / float64(set.N), nil
 }
