@@ -79,7 +79,7 @@ xla-cpu: ## install a PJRT CPU plugin for GOMLX_BACKEND=xla:cpu
 	bash scripts/install-xla-cpu.sh
 
 # The core packages' tests again on the XLA CPU backend (PJRT plugin from PyPI, see docs/backends.md).
-XLA_TEST_PKGS ?= ./pkg/backend/ ./pkg/diffeq/ ./pkg/nn/
+XLA_TEST_PKGS ?= ./pkg/backend/ ./pkg/diffeq/ ./pkg/nn/ ./pkg/latentsde/
 test-xla: ## Go tests of the core packages on XLA CPU (installs the plugin)
 	@plugin="$$(bash scripts/install-xla-cpu.sh | sed -n 's/^export GOMLX_BACKEND=//p')"; \
 	echo "GOMLX_BACKEND=$$plugin"; \
