@@ -144,7 +144,7 @@ func (o *ODE) Forward(z0 *tensors.Tensor, ts []float64) (*Trajectory, error) {
 			}
 			firstNFE = sol.NFE
 			for i, n := range sol.StepsPerInterval {
-				parts[i] = (n + k - 1) / k
+				parts[i] = max(1, (n+k-1)/k) // 0 steps end here with Solver.Dense
 			}
 		} else {
 			for i := range parts {

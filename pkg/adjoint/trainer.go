@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -22,8 +23,9 @@ const (
 	// Direct backpropagates through the solver's steps unrolled in one graph
 	// (RK-Net): exact gradients of the discretised solve, memory growing with
 	// the number of steps. Dopri5 first runs a host solve (no gradient) to
-	// choose the number of substeps per save interval (the largest count over
-	// the intervals is used for every interval).
+	// choose the steps, then differentiates a graph that takes exactly those
+	// steps (step sizes held fixed, as torchdiffeq's backpropagation does),
+	// with the save states from the dense output when Solver.Dense is set.
 	Direct Method = "direct"
 	// Adjoint is the continuous adjoint (ODEs) or the stochastic adjoint
 	// (SDEs, Stratonovich): memory independent of the number of steps.
@@ -429,11 +431,29 @@ func (t *Trainer) directGradients(inputs []*tensors.Tensor, ts []float64) (float
 	args := append([]*tensors.Tensor{}, inputs...)
 	var key string
 	var build func(ctx *context.Context, in []*Node) []*Node
-	if t.ode != nil {
-		substeps, err := t.odeSubsteps(inputs, ts)
+	if t.ode != nil && t.ode.opts.Solver.Method == diffeq.Dopri5 {
+		plan, hostNFE, dtype, err := t.odePlan(inputs, ts)
 		if err != nil {
 			return 0, nil, err
 		}
+		n := diffeq.PaddedLen(plan.Len())
+		steps, weights, err := plan.Inputs(dtype, n)
+		if err != nil {
+			return 0, nil, fmt.Errorf("adjoint.Trainer: %w", err)
+		}
+		key = fmt.Sprintf("dopri5/%d", n)
+		t.nfe.Forward = hostNFE + 1 + 6*n
+		args = append(args, steps, weights)
+		build = func(ctx *context.Context, in []*Node) []*Node {
+			z0, extras := t.encode(ctx, in[:t.nIn])
+			zs, err := diffeq.IntegratePlan(ctx.In(DynamicsScope), t.model.ODE, z0, in[t.nIn], in[t.nIn+1])
+			if err != nil {
+				panic(err)
+			}
+			return t.directTail(ctx, zs, in[:t.nIn], extras)
+		}
+	} else if t.ode != nil {
+		substeps := t.odeSubsteps(ts)
 		key = fmt.Sprintf("ode/%d", substeps)
 		method := t.ode.opts.Solver.Method
 		t.nfe.Forward = substeps * (len(ts) - 1) * method.NFEPerStep()
@@ -500,29 +520,34 @@ func (t *Trainer) directTail(ctx *context.Context, zs, inputs, extras []*Node) [
 	return append([]*Node{loss}, graph.Gradient(loss, paramNodes(g, usedTrainable(ctx, g))...)...)
 }
 
-// odeSubsteps returns the substeps per interval of the direct ODE graph.
-func (t *Trainer) odeSubsteps(inputs []*tensors.Tensor, ts []float64) (int, error) {
-	opts := t.ode.opts.Solver
+// odeSubsteps returns the substeps per interval of the direct ODE graph of
+// a fixed-step method.
+func (t *Trainer) odeSubsteps(ts []float64) int {
 	n := 1
-	if opts.Method != diffeq.Dopri5 {
-		for i := 1; i < len(ts); i++ {
-			n = max(n, diffeq.StepsIn(ts[i]-ts[i-1], opts.Dt))
-		}
-		return n, nil
+	for i := 1; i < len(ts); i++ {
+		n = max(n, diffeq.StepsIn(ts[i]-ts[i-1], t.ode.opts.Solver.Dt))
 	}
+	return n
+}
+
+// odePlan runs the encoder and a host Dopri5 solve (no gradients) and
+// returns its steps as a plan for the direct graph, the solve's NFE and the
+// state's dtype.
+func (t *Trainer) odePlan(inputs []*tensors.Tensor, ts []float64) (*diffeq.StepPlan, int, dtypes.DType, error) {
 	out, err := t.enc.Exec(anys(inputs)...)
 	if err != nil {
-		return 0, fmt.Errorf("adjoint.Trainer: encoder: %w", err)
+		return nil, 0, 0, fmt.Errorf("adjoint.Trainer: encoder: %w", err)
 	}
 	if err := t.ode.probe(ts[0], out[0]); err != nil {
-		return 0, err
+		return nil, 0, 0, err
 	}
 	sol, err := t.ode.fwd.Solve(out[0], ts)
 	if err != nil {
-		return 0, fmt.Errorf("adjoint.Trainer: choosing Dopri5 substeps: %w", err)
+		return nil, 0, 0, fmt.Errorf("adjoint.Trainer: choosing the Dopri5 steps: %w", err)
 	}
-	for _, k := range sol.StepsPerInterval {
-		n = max(n, k)
+	plan, err := diffeq.NewStepPlan(sol.StepTimes, ts)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("adjoint.Trainer: %w", err)
 	}
-	return n, nil
+	return plan, sol.NFE, out[0].DType(), nil
 }

@@ -70,13 +70,13 @@ func varValues(t *testing.T, ctx *context.Context) map[string][]float64 {
 	return out
 }
 
-func TestTrainerAdjointMatchesDirect(t *testing.T) {
-	solver := diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-9, ATol: 1e-9}
+// gradientsAgree checks that the adjoint and direct trainers with the given
+// solver options give the same loss and gradients before any update.
+func gradientsAgree(t *testing.T, solver diffeq.Options) (adjT, dirT *adjoint.Trainer, adjCtx, dirCtx *context.Context) {
+	t.Helper()
 	inputs := trainerInputs()
-	adjT, adjCtx := newTrainer(t, adjoint.Adjoint, solver)
-	dirT, dirCtx := newTrainer(t, adjoint.Direct, solver)
-
-	// Gradients agree before any update.
+	adjT, adjCtx = newTrainer(t, adjoint.Adjoint, solver)
+	dirT, dirCtx = newTrainer(t, adjoint.Direct, solver)
 	la, ga, err := adjT.Gradients(inputs, trainerTs)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +101,28 @@ func TestTrainerAdjointMatchesDirect(t *testing.T) {
 	if d := la - ld; d > 1e-8 || d < -1e-8 {
 		t.Errorf("loss differs: adjoint %g, direct %g", la, ld)
 	}
+	return adjT, dirT, adjCtx, dirCtx
+}
+
+// TestTrainerDenseOutput: with Solver.Dense the direct graph takes the
+// host solve's steps over the save times and reads the states from the
+// dense output; its gradients still match the adjoint's, with fewer
+// evaluations than stopping at every save time.
+func TestTrainerDenseOutput(t *testing.T) {
+	solver := diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-9, ATol: 1e-9}
+	_, stop, _, _ := gradientsAgree(t, solver)
+	solver.Dense = true
+	_, dense, _, _ := gradientsAgree(t, solver)
+	t.Logf("direct NFE stopping at save times %+v, dense output %+v", stop.NFE(), dense.NFE())
+	if dense.NFE().Forward >= stop.NFE().Forward {
+		t.Errorf("dense output took NFE %d, stopping at save times %d", dense.NFE().Forward, stop.NFE().Forward)
+	}
+}
+
+func TestTrainerAdjointMatchesDirect(t *testing.T) {
+	solver := diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-9, ATol: 1e-9}
+	inputs := trainerInputs()
+	adjT, dirT, adjCtx, dirCtx := gradientsAgree(t, solver)
 
 	var first, last float64
 	for step := 0; step < 5; step++ {

@@ -34,10 +34,14 @@ type Solution struct {
 	Ts []float64         // the save times
 	Ys []*tensors.Tensor // the states at Ts, each shaped like z0
 	// StepsPerInterval[i] is the number of accepted steps between Ts[i] and Ts[i+1].
+	// (With Options.Dense: the accepted steps that end in (Ts[i], Ts[i+1]].)
 	StepsPerInterval []int
-	Steps            int // accepted steps
-	Rejected         int // rejected steps (Dopri5)
-	NFE              int // evaluations of the vector field
+	// StepTimes are the boundaries of the accepted steps (Dopri5 only):
+	// Ts[0], then the end of each step. See NewStepPlan.
+	StepTimes []float64
+	Steps     int // accepted steps
+	Rejected  int // rejected steps (Dopri5)
+	NFE       int // evaluations of the vector field
 }
 
 // NewODESolver returns a solver of f whose weights live in ctx. Zero fields of
@@ -73,8 +77,9 @@ func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options
 		rtol, atol := opts.withDefaults(1).RTol, opts.withDefaults(1).ATol
 		s.dopri, err = context.NewExec(b, ctx, func(ctx *context.Context, in []*Node) []*Node {
 			t, dt, z, k1 := in[0], in[1], in[2], in[3]
-			zNext, k7, errEst := Dopri5Step(ctx, f, t, dt, z, k1)
-			return []*Node{zNext, k7, ErrorRatio(errEst, z, zNext, rtol, atol)}
+			zNext, ks := dopri5Stages(ctx, f, t, dt, z, k1)
+			ratio := ErrorRatio(dopri5Error(dt, ks), z, zNext, rtol, atol)
+			return []*Node{zNext, ks[6], ratio, combine(dt, dopriD[:], ks)}
 		})
 		if err != nil {
 			return nil, fmt.Errorf("diffeq.NewODESolver: %w", err)
@@ -193,6 +198,19 @@ func initialStep(z0, f0 []float64, rtol, atol, span float64) float64 {
 	return math.Min(h, span)
 }
 
+// stepFactor returns the factor by which Dopri5 scales its step after an
+// attempt with error ratio r (0.9·r^(−1/5), within [0.2, 10]).
+func stepFactor(r float64) float64 {
+	const safety, minFactor, maxFactor = 0.9, 0.2, 10.0
+	if r <= 0 {
+		return maxFactor
+	}
+	return math.Min(maxFactor, math.Max(minFactor, safety*math.Pow(r, -0.2)))
+}
+
+// solveAdaptive runs Dopri5 with error control. Without Options.Dense every
+// save time ends a step; with it the steps run over the save times and the
+// states there come from the dense output (the last save time ends a step).
 func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, sol *Solution) error {
 	span := ts[len(ts)-1] - ts[0]
 	opts := s.opts.withDefaults(span)
@@ -207,61 +225,91 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, sol *Solutio
 		fv, _ := Float64s(k1)
 		h = initialStep(zv, fv, opts.RTol, opts.ATol, span)
 	}
-	const safety, minFactor, maxFactor = 0.9, 0.2, 10.0
 	z, t := z0, ts[0]
-	attempts := 0
-	for i := 1; i < len(ts); i++ {
-		steps := 0
-		for t < ts[i] {
-			if attempts >= opts.MaxSteps {
-				return fmt.Errorf("diffeq.Solve: %w: Options.MaxSteps=%d reached at t=%g (step %g)", ErrMaxSteps, opts.MaxSteps, t, h)
-			}
-			if h < opts.MinDt {
-				return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (stiff problem or singularity?)", ErrStepUnderflow, t, h, opts.MinDt)
-			}
-			hTry := h
-			last := false
-			if t+hTry >= ts[i] || ts[i]-(t+hTry) < 1e-12*span {
-				hTry, last = ts[i]-t, true
-			}
-			attempts++
-			out, err := s.dopri.Exec(ScalarTensor(dtype, t), ScalarTensor(dtype, hTry), z, k1)
-			if err != nil {
-				return fmt.Errorf("diffeq.Solve: Dopri5 step at t=%g: %w", t, err)
-			}
-			s.nfe += 6
-			ratio := tensorScalar(out[2])
-			if math.IsNaN(ratio) || math.IsInf(ratio, 0) {
-				// Shrink on non-finite errors: the step went past a blow-up.
-				h = hTry * minFactor
-				sol.Rejected++
-				continue
-			}
-			factor := maxFactor
-			if ratio > 0 {
-				factor = math.Min(maxFactor, math.Max(minFactor, safety*math.Pow(ratio, -0.2)))
-			}
-			if ratio <= 1 {
-				z, k1 = out[0], out[1]
-				if last {
-					t = ts[i]
-				} else {
-					t += hTry
-				}
-				steps++
-				if !last || factor < 1 {
-					h = hTry * factor
-				}
-			} else {
-				sol.Rejected++
-				h = hTry * math.Min(1, factor)
-			}
+	sol.StepTimes = []float64{t}
+	attempts, steps := 0, 0
+	for next := 1; next < len(ts); {
+		if attempts >= opts.MaxSteps {
+			return fmt.Errorf("diffeq.Solve: %w: Options.MaxSteps=%d reached at t=%g (step %g)", ErrMaxSteps, opts.MaxSteps, t, h)
 		}
-		sol.Steps += steps
-		sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
-		sol.Ys = append(sol.Ys, z)
+		if h < opts.MinDt {
+			return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (stiff problem or singularity?)", ErrStepUnderflow, t, h, opts.MinDt)
+		}
+		target := ts[next]
+		if opts.Dense {
+			target = ts[len(ts)-1]
+		}
+		hTry, last := h, false
+		if t+hTry >= target || target-(t+hTry) < 1e-12*span {
+			hTry, last = target-t, true
+		}
+		attempts++
+		out, err := s.dopri.Exec(ScalarTensor(dtype, t), ScalarTensor(dtype, hTry), z, k1)
+		if err != nil {
+			return fmt.Errorf("diffeq.Solve: Dopri5 step at t=%g: %w", t, err)
+		}
+		s.nfe += 6
+		ratio := tensorScalar(out[2])
+		if math.IsNaN(ratio) || math.IsInf(ratio, 0) {
+			// Shrink on non-finite errors: the step went past a blow-up.
+			h = hTry * 0.2
+			sol.Rejected++
+			continue
+		}
+		factor := stepFactor(ratio)
+		if ratio > 1 {
+			sol.Rejected++
+			h = hTry * math.Min(1, factor)
+			continue
+		}
+		tNew := t + hTry
+		if last {
+			tNew = target
+		}
+		steps++
+		sol.StepTimes = append(sol.StepTimes, tNew)
+		if opts.Dense {
+			var terms [5][]float64
+			for next < len(ts) && (ts[next] <= tNew || next == len(ts)-1 && last) {
+				if terms[0] == nil {
+					terms, err = hostDenseTerms(z, out[0], k1, out[1], out[3], hTry)
+					if err != nil {
+						return fmt.Errorf("diffeq.Solve: dense output: %w", err)
+					}
+				}
+				theta := math.Min(1, (ts[next]-t)/hTry)
+				sol.Ys = append(sol.Ys, FromFloat64s(dtype, denseAt(terms, theta), z0.Shape().Dimensions...))
+				sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
+				sol.Steps += steps
+				steps = 0
+				next++
+			}
+		} else if last {
+			sol.Ys = append(sol.Ys, out[0])
+			sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
+			sol.Steps += steps
+			steps = 0
+			next++
+		}
+		z, k1, t = out[0], out[1], tNew
+		if !last || factor < 1 {
+			h = hTry * factor
+		}
 	}
 	return nil
+}
+
+// hostDenseTerms returns the dense-output terms of a step (see denseTerms).
+func hostDenseTerms(y0, y1, f0, f1, r5 *tensors.Tensor, h float64) ([5][]float64, error) {
+	var vs [5][]float64
+	for i, x := range []*tensors.Tensor{y0, y1, f0, f1, r5} {
+		v, err := Float64s(x)
+		if err != nil {
+			return vs, err
+		}
+		vs[i] = v
+	}
+	return denseTerms(vs[0], vs[1], vs[2], vs[3], vs[4], h), nil
 }
 
 // tensorScalar returns a scalar tensor's value as float64.

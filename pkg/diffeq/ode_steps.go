@@ -14,22 +14,12 @@ func scalarLike(z *Node, value float64) *Node {
 
 // axpy returns z + Σ cᵢ·kᵢ·dt for the non-zero coefficients cᵢ.
 func axpy(z, dt *Node, coeffs []float64, ks []*Node) *Node {
-	var acc *Node
-	for i, c := range coeffs {
-		if c == 0 {
-			continue
-		}
-		term := graph.MulScalar(ks[i], c)
-		if acc == nil {
-			acc = term
-		} else {
-			acc = graph.Add(acc, term)
+	for _, c := range coeffs {
+		if c != 0 {
+			return graph.Add(z, combine(dt, coeffs, ks))
 		}
 	}
-	if acc == nil {
-		return z
-	}
-	return graph.Add(z, graph.Mul(acc, dt))
+	return z
 }
 
 // StepODE builds one step of a fixed-step method (Euler, Midpoint or RK4) from
@@ -81,8 +71,15 @@ var (
 // step's k1). errEst is the embedded error estimate (zNext minus the
 // fourth-order solution), shaped like z. It costs 6 evaluations of f.
 func Dopri5Step(ctx *context.Context, f Func, t, dt, z, k1 *Node) (zNext, k7, errEst *Node) {
+	zNext, ks := dopri5Stages(ctx, f, t, dt, z, k1)
+	return zNext, ks[6], dopri5Error(dt, ks)
+}
+
+// dopri5Stages builds the stages k1 … k7 of a Dormand–Prince step (k1
+// given) and the fifth-order solution.
+func dopri5Stages(ctx *context.Context, f Func, t, dt, z, k1 *Node) (zNext *Node, ks []*Node) {
 	ctx = ctx.Reuse()
-	ks := make([]*Node, 7)
+	ks = make([]*Node, 7)
 	ks[0] = k1
 	for i := 1; i < 7; i++ {
 		zi := axpy(z, dt, dopriA[i], ks)
@@ -92,21 +89,29 @@ func Dopri5Step(ctx *context.Context, f Func, t, dt, z, k1 *Node) (zNext, k7, er
 		}
 		ks[i] = f(ctx, ti, zi)
 	}
-	k7 = ks[6]
+	return zNext, ks
+}
+
+// dopri5Error returns dt·Σ eᵢkᵢ, the embedded error estimate.
+func dopri5Error(dt *Node, ks []*Node) *Node {
+	return combine(dt, dopriE[:], ks)
+}
+
+// combine returns dt·Σ cᵢkᵢ over the non-zero coefficients.
+func combine(dt *Node, coeffs []float64, ks []*Node) *Node {
 	var acc *Node
-	for i, e := range dopriE {
-		if e == 0 {
+	for i, c := range coeffs {
+		if c == 0 {
 			continue
 		}
-		term := graph.MulScalar(ks[i], e)
+		term := graph.MulScalar(ks[i], c)
 		if acc == nil {
 			acc = term
 		} else {
 			acc = graph.Add(acc, term)
 		}
 	}
-	errEst = graph.Mul(acc, dt)
-	return
+	return graph.Mul(acc, dt)
 }
 
 // ErrorRatio builds the Dopri5 acceptance ratio: the RMS over all elements of

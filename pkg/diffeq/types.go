@@ -89,6 +89,12 @@ type Options struct {
 	// Chunk is the number of fixed steps unrolled per compiled executable in
 	// host solves (default 16).
 	Chunk int
+	// Dense (Dopri5 only): the steps run over the save times instead of
+	// stopping at each, and the states there come from Dopri5's
+	// fourth-order dense output, as in torchdiffeq and diffrax. Many closely
+	// spaced save times then cost no extra steps. The last save time always
+	// ends a step.
+	Dense bool
 }
 
 // NFE counts vector-field evaluations.

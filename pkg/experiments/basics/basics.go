@@ -379,10 +379,7 @@ func split(v []float64) (xs, ys []float64) {
 
 // ELUMLP is an MLP on the last axis of x with ELU activations between the
 // layers (scopes "layer_0", "layer_1", … of ctx, each an nn.Dense with
-// bias). The ELU is written as Where(x > 0, x, exp(min(x, 0)) − 1), whose
-// gradient GoMLX defines (nn.ELU's Expm1 has none in GoMLX v0.26.0); the zero
-// is a full tensor, because broadcasting a scalar is slow on the pure-Go
-// backend.
+// bias). The ELU is nn.EluOf.
 func ELUMLP(ctx *context.Context, x *graph.Node, hidden []int, outDim int) *graph.Node {
 	return ELUMLPWith(ctx, x, hidden, outDim, nil)
 }
@@ -393,8 +390,7 @@ func ELUMLP(ctx *context.Context, x *graph.Node, hidden []int, outDim int) *grap
 func ELUMLPWith(ctx *context.Context, x *graph.Node, hidden []int, outDim int, lastInit initializers.VariableInitializer) *graph.Node {
 	for i, h := range hidden {
 		x = nn.Dense(ctx.Inf("layer_%d", i), x, h, true)
-		zero := graph.ZerosLike(x)
-		x = graph.Where(graph.GreaterThan(x, zero), x, graph.AddScalar(graph.Exp(graph.Min(x, zero)), -1))
+		x = nn.EluOf(x)
 	}
 	last := ctx.Inf("layer_%d", len(hidden))
 	if lastInit != nil {
