@@ -234,13 +234,15 @@ func (o *ODE) Backward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Gradients, err
 	}
 	addInto(y[n:2*n], dLdYs[len(dLdYs)-1])
 	nfe := 0
+	h := 0.0 // Dopri5's step, carried over the jumps at the save times
 	for j := last; j > 0; j-- {
 		copy(y[:n], vec(tr.gridYs[j])) // reset z to the forward solution
-		sol, err := bwd.Solve(diffeq.FromFloat64s(dtype, y, 1, len(y)), []float64{-tr.grid[j], -tr.grid[j-1]})
+		sol, err := bwd.SolveFirstStep(diffeq.FromFloat64s(dtype, y, 1, len(y)), []float64{-tr.grid[j], -tr.grid[j-1]}, h)
 		if err != nil {
 			return nil, fmt.Errorf("adjoint.Backward: backward solve from t=%g to t=%g: %w", tr.grid[j], tr.grid[j-1], err)
 		}
 		nfe += sol.NFE
+		h = sol.NextStep
 		y = vec(sol.Ys[1])
 		if k := firstNonFinite(y[n:]); k >= 0 {
 			part := "the adjoint state a = dL/dz"

@@ -170,6 +170,12 @@ func init() {
 		sgSetNodeExecutor(backends.OpTypeMul, sgPriorityUser, float32RowBroadcast(opMul, sgExecMul))
 		sgSetNodeExecutor(backends.OpTypeSub, sgPriorityUser, float32RowBroadcast(opSub, sgExecSub))
 	}
+	if !disabled["where"] {
+		sgSetNodeExecutor(backends.OpTypeWhere, sgPriorityUser, execWhere32)
+	}
+	if !disabled["reduce"] {
+		sgSetNodeExecutor(backends.OpTypeReduceSum, sgPriorityUser, execReduceSum32)
+	}
 	if !disabled["dot"] && simplegoDotLayoutOK() {
 		sgSetNodeExecutor(backends.OpTypeDotGeneral, sgPriorityUser, execDotGeneral32)
 		fastDot = true

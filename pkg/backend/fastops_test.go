@@ -443,3 +443,69 @@ func BenchmarkMatmulKernel(b *testing.B) {
 	}
 	b.ReportMetric(2*m*k*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestWhereAndReduceSum32 checks the float32 Where kernel (full and scalar
+// branches) and ReduceSum over leading, trailing and all axes against Go
+// loops; sizes below 8 and middle axes take simplego's path.
+func TestWhereAndReduceSum32(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	const r, c = 7, 13
+	x := make([]float32, r*c)
+	y := make([]float32, r*c)
+	for i := range x {
+		x[i], y[i] = float32((i*37)%23)-11.5, float32(i)*0.5
+	}
+	outs := graph.MustExecOnceN(b, func(x, y *graph.Node) []*graph.Node {
+		pos := graph.GreaterThan(x, graph.ZerosLike(x))
+		x3 := graph.Reshape(x, r, 1, c)
+		return []*graph.Node{
+			graph.Where(pos, x, y), graph.Where(pos, graph.ScalarOne(x.Graph(), x.DType()), y),
+			graph.ReduceSum(x, 0), graph.ReduceSum(x, 1), graph.ReduceAllSum(x),
+			graph.ReduceSum(x3, 0, 1), graph.ReduceSum(x3, 1, 2), graph.ReduceSum(graph.Reshape(x, r, c, 1), 1),
+		}
+	}, tensors.FromFlatDataAndDimensions(x, r, c), tensors.FromFlatDataAndDimensions(y, r, c))
+	sel := func(one bool) []float64 {
+		out := make([]float64, r*c)
+		for i := range out {
+			switch {
+			case x[i] > 0 && one:
+				out[i] = 1
+			case x[i] > 0:
+				out[i] = float64(x[i])
+			default:
+				out[i] = float64(y[i])
+			}
+		}
+		return out
+	}
+	colSums, rowSums, total := make([]float64, c), make([]float64, r), 0.0
+	for i, v := range x {
+		colSums[i%c] += float64(v)
+		rowSums[i/c] += float64(v)
+		total += float64(v)
+	}
+	want := [][]float64{sel(false), sel(true), colSums, rowSums, {total}, colSums, rowSums, rowSums}
+	for k, o := range outs {
+		got := tensors.MustCopyFlatData[float32](o)
+		if len(got) != len(want[k]) {
+			t.Fatalf("output %d: %d values, want %d", k, len(got), len(want[k]))
+		}
+		for i, v := range got {
+			if math.Abs(float64(v)-want[k][i]) > 1e-4 {
+				t.Fatalf("output %d element %d: %g, want %g", k, i, v, want[k][i])
+			}
+		}
+	}
+	for _, tc := range []struct {
+		dims, axes []int
+		rows, cols int
+		leading    bool
+	}{{[]int{4, 5}, []int{0}, 4, 5, true}, {[]int{4, 5}, []int{1}, 4, 5, false}, {[]int{2, 3, 4}, []int{0, 1}, 6, 4, true},
+		{[]int{2, 3, 4}, []int{2, 1}, 2, 12, false}, {[]int{2, 3, 4}, []int{0, 1, 2}, 1, 24, false}, {[]int{2, 3, 4}, []int{1}, 0, 0, false},
+		{[]int{2, 3, 4}, []int{0, 2}, 0, 0, false}} {
+		rows, cols, leading := reduceLayout(shapes.Make(dtypes.Float32, tc.dims...), tc.axes)
+		if rows != tc.rows || cols != tc.cols || leading != tc.leading {
+			t.Errorf("reduceLayout(%v, %v) = %d, %d, %v; want %d, %d, %v", tc.dims, tc.axes, rows, cols, leading, tc.rows, tc.cols, tc.leading)
+		}
+	}
+}

@@ -39,9 +39,13 @@ type Solution struct {
 	// StepTimes are the boundaries of the accepted steps (Dopri5 only):
 	// Ts[0], then the end of each step. See NewStepPlan.
 	StepTimes []float64
-	Steps     int // accepted steps
-	Rejected  int // rejected steps (Dopri5)
-	NFE       int // evaluations of the vector field
+	// NextStep (Dopri5) is the step the controller proposes after the last
+	// one, before any clipping to a save time: pass it to SolveFirstStep to
+	// continue an integration (for example after a jump in the state).
+	NextStep float64
+	Steps    int // accepted steps
+	Rejected int // rejected steps (Dopri5)
+	NFE      int // evaluations of the vector field
 }
 
 // NewODESolver returns a solver of f whose weights live in ctx. Zero fields of
@@ -124,17 +128,27 @@ func (s *ODESolver) Eval(t float64, z *tensors.Tensor) (*tensors.Tensor, error) 
 // Solve integrates from ts[0] to the last save time starting at z0 (batch, d)
 // and returns the states at every save time.
 func (s *ODESolver) Solve(z0 *tensors.Tensor, ts []float64) (*Solution, error) {
+	return s.SolveFirstStep(z0, ts, 0)
+}
+
+// SolveFirstStep is Solve with Dopri5's first step h (0: Options.Dt, or
+// chosen from z0 and f(t0, z0) if that is 0 too). Fixed-step methods ignore
+// h.
+func (s *ODESolver) SolveFirstStep(z0 *tensors.Tensor, ts []float64, h float64) (*Solution, error) {
 	if err := checkState("z0", z0); err != nil {
 		return nil, fmt.Errorf("diffeq.Solve: %w", err)
 	}
 	if err := CheckTimes("ts", ts); err != nil {
 		return nil, fmt.Errorf("diffeq.Solve: %w", err)
 	}
+	if h < 0 || math.IsNaN(h) || math.IsInf(h, 0) {
+		return nil, fmt.Errorf("diffeq.Solve: the first step h must be finite and ≥ 0, got %g", h)
+	}
 	s.nfe = 0
 	sol := &Solution{Ts: append([]float64(nil), ts...), Ys: []*tensors.Tensor{z0}}
 	var err error
 	if s.opts.Method == Dopri5 {
-		err = s.solveAdaptive(z0, ts, sol)
+		err = s.solveAdaptive(z0, ts, h, sol)
 	} else {
 		err = s.solveFixed(z0, ts, sol)
 	}
@@ -211,7 +225,7 @@ func stepFactor(r float64) float64 {
 // solveAdaptive runs Dopri5 with error control. Without Options.Dense every
 // save time ends a step; with it the steps run over the save times and the
 // states there come from the dense output (the last save time ends a step).
-func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, sol *Solution) error {
+func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, sol *Solution) error {
 	span := ts[len(ts)-1] - ts[0]
 	opts := s.opts.withDefaults(span)
 	dtype := z0.DType()
@@ -219,7 +233,10 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, sol *Solutio
 	if err != nil {
 		return fmt.Errorf("diffeq.Solve: %w", err)
 	}
-	h := opts.Dt
+	h := h0
+	if h == 0 {
+		h = opts.Dt
+	}
 	if h == 0 {
 		zv, _ := Float64s(z0)
 		fv, _ := Float64s(k1)
@@ -296,6 +313,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, sol *Solutio
 			h = hTry * factor
 		}
 	}
+	sol.NextStep = h
 	return nil
 }
 

@@ -37,6 +37,29 @@ func BenchConfig(method adjoint.Method) Config {
 	}
 }
 
+// BenchStepper sets cfg up and returns a function that takes one training
+// step on a fresh batch, and one that returns the vector-field evaluations
+// of the last step. The first steps compile the graphs (one per padded
+// Dopri5 step count with the direct method).
+func BenchStepper(b backends.Backend, cfg Config) (step func() error, nfe func() diffeq.NFE, err error) {
+	res, err := Setup(b, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := res.Config
+	rng := rand.New(rand.NewPCG(c.Seed, 0xbe4c))
+	opts := data.SampleOptions{Span: c.Span, Keep: c.Keep}
+	step = func() error {
+		batch, err := res.Train.Sample(rng, min(c.Batch, res.Train.Len()), opts)
+		if err != nil {
+			return err
+		}
+		_, err = res.Learner.Step(batch, rng)
+		return err
+	}
+	return step, res.Learner.NFE, nil
+}
+
 // BenchStep sets up cfg, takes one untimed step (compilation) and then
 // times steps training steps on fresh batches. It returns the training
 // iterations per second and the vector-field evaluations of the last step.
@@ -44,20 +67,9 @@ func BenchStep(b backends.Backend, cfg Config, steps int) (itPerSec float64, nfe
 	if steps < 1 {
 		return 0, nfe, fmt.Errorf("spirals.BenchStep: steps must be ≥ 1, got %d", steps)
 	}
-	res, err := Setup(b, cfg)
+	step, nfeOf, err := BenchStepper(b, cfg)
 	if err != nil {
 		return 0, nfe, err
-	}
-	c := res.Config
-	rng := rand.New(rand.NewPCG(c.Seed, 0xbe4c))
-	opts := data.SampleOptions{Span: c.Span, Keep: c.Keep}
-	step := func() error {
-		batch, err := res.Train.Sample(rng, min(c.Batch, res.Train.Len()), opts)
-		if err != nil {
-			return err
-		}
-		_, err = res.Learner.Step(batch, rng)
-		return err
 	}
 	if err := step(); err != nil {
 		return 0, nfe, err
@@ -68,5 +80,5 @@ func BenchStep(b backends.Backend, cfg Config, steps int) (itPerSec float64, nfe
 			return 0, nfe, err
 		}
 	}
-	return float64(steps) / time.Since(start).Seconds(), res.Learner.NFE(), nil
+	return float64(steps) / time.Since(start).Seconds(), nfeOf(), nil
 }

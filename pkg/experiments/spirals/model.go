@@ -151,34 +151,50 @@ func (in Inputs) List() []*tensors.Tensor {
 // Inputs converts a batch to tensors. rng draws Eps; nil gives zero noise
 // (the posterior mean).
 func (m *Model) Inputs(b *data.Batch, rng *rand.Rand) Inputs {
-	B, T, L, H := b.Size, b.Len, m.cfg.Latent, m.cfg.RNNHidden
-	enc := make([]float64, T*B*3)
-	encMask := make([]float64, T*B*H)
-	mask := make([]float64, B*T*2)
-	for s := 0; s < B; s++ {
-		for j := 0; j < T; j++ {
-			p := s*T + j
-			q := j*B + s
-			enc[3*q], enc[3*q+1], enc[3*q+2] = b.Obs[2*p], b.Obs[2*p+1], b.Gaps[p]
-			for k := 0; k < H; k++ {
-				encMask[q*H+k] = b.Mask[p]
-			}
-			mask[2*p], mask[2*p+1] = b.Mask[p], b.Mask[p]
-		}
-	}
-	eps := make([]float64, B*L)
+	eps := make([]float64, b.Size*m.cfg.Latent)
 	if rng != nil {
 		for i := range eps {
 			eps[i] = rng.NormFloat64()
 		}
 	}
-	dt := m.cfg.DType
+	if m.cfg.DType == dtypes.Float32 {
+		return inputsOf[float32](b, m.cfg.RNNHidden, m.cfg.Latent, eps)
+	}
+	return inputsOf[float64](b, m.cfg.RNNHidden, m.cfg.Latent, eps)
+}
+
+// inputsOf lays a batch out as Inputs of element type E (built directly in
+// E: the encoder mask alone has T·B·H values).
+func inputsOf[E float32 | float64](b *data.Batch, H, L int, eps []float64) Inputs {
+	B, T := b.Size, b.Len
+	enc := make([]E, T*B*3)
+	encMask := make([]E, T*B*H)
+	obs := make([]E, B*T*2)
+	mask := make([]E, B*T*2)
+	for s := 0; s < B; s++ {
+		for j := 0; j < T; j++ {
+			p := s*T + j
+			q := j*B + s
+			enc[3*q], enc[3*q+1], enc[3*q+2] = E(b.Obs[2*p]), E(b.Obs[2*p+1]), E(b.Gaps[p])
+			mk := E(b.Mask[p])
+			row := encMask[q*H : (q+1)*H]
+			for k := range row {
+				row[k] = mk
+			}
+			obs[2*p], obs[2*p+1] = E(b.Obs[2*p]), E(b.Obs[2*p+1])
+			mask[2*p], mask[2*p+1] = mk, mk
+		}
+	}
+	e := make([]E, len(eps))
+	for i, v := range eps {
+		e[i] = E(v)
+	}
 	return Inputs{
-		Enc:     diffeq.FromFloat64s(dt, enc, T, B, 3),
-		EncMask: diffeq.FromFloat64s(dt, encMask, T, B, H),
-		Obs:     diffeq.FromFloat64s(dt, b.Obs, B, T, 2),
-		Mask:    diffeq.FromFloat64s(dt, mask, B, T, 2),
-		Eps:     diffeq.FromFloat64s(dt, eps, B, L),
+		Enc:     tensors.FromFlatDataAndDimensions(enc, T, B, 3),
+		EncMask: tensors.FromFlatDataAndDimensions(encMask, T, B, H),
+		Obs:     tensors.FromFlatDataAndDimensions(obs, B, T, 2),
+		Mask:    tensors.FromFlatDataAndDimensions(mask, B, T, 2),
+		Eps:     tensors.FromFlatDataAndDimensions(e, B, L),
 	}
 }
 

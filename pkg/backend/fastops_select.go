@@ -1,0 +1,151 @@
+package backend
+
+import (
+	"slices"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Float32 Where and ReduceSum kernels for simplego (installed by fastops.go's
+// init, see FastKernelsEnv: "-where", "-reduce" leave them out).
+//
+// simplego's Where branches on every element: with conditions that change
+// at random (ELU's x > 0 and its gradient), most branches are mispredicted.
+// Its reductions walk an index iterator per element. Measured on the latent
+// ODE benchmark (docs/benchmarks.md), these were 13% and 10% of the time.
+
+//go:linkname sgExecWhere github.com/gomlx/gomlx/backends/simplego.execWhere
+func sgExecWhere(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+//go:linkname sgExecReduce github.com/gomlx/gomlx/backends/simplego.execReduce
+func sgExecReduce(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+// execWhere32 selects element-wise without branches when the condition and
+// the output have the same size and each branch is full-size or a scalar.
+func execWhere32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	cond, onTrue, onFalse := inputs[0], inputs[1], inputs[2]
+	n := node.shape.Size()
+	full := func(b *sgBuffer) bool { return b.shape.Size() == n || b.shape.Size() == 1 }
+	if node.shape.DType != dtypes.Float32 || cond.shape.Size() != n || n < 8 || !full(onTrue) || !full(onFalse) {
+		return sgExecWhere(backend, node, inputs, inputsOwned)
+	}
+	out := sgGetBufferForShape(backend, node.shape)
+	selectFloat32(out.flat.([]float32)[:n], cond.flat.([]bool)[:n], onTrue.flat.([]float32), onFalse.flat.([]float32))
+	return out, nil
+}
+
+// selectFloat32 sets o[i] = a[i] where c[i], else b[i]; a or b of length 1
+// stands for that value everywhere.
+func selectFloat32(o []float32, c []bool, a, b []float32) {
+	if len(a) == 1 {
+		a = splat(a[0], len(o))
+	}
+	if len(b) == 1 {
+		b = splat(b[0], len(o))
+	}
+	a, b = a[:len(o)], b[:len(o)]
+	for i := range o {
+		// A bool is one byte, 0 or 1: 0 − 1 = all ones selects a.
+		m := -uint32(*(*uint8)(unsafe.Pointer(&c[i])))
+		o[i] = fromBits(toBits(a[i])&m | toBits(b[i])&^m)
+	}
+}
+
+func toBits(f float32) uint32   { return *(*uint32)(unsafe.Pointer(&f)) }
+func fromBits(u uint32) float32 { return *(*float32)(unsafe.Pointer(&u)) }
+
+func splat(v float32, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+// execReduceSum32 sums float32 tensors over a leading or trailing run of
+// axes (the bias gradients (batch, out) → (out), per-row sums, totals).
+func execReduceSum32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	in := inputs[0]
+	axes, ok := node.data.([]int)
+	if !ok || in.shape.DType != dtypes.Float32 || len(axes) == 0 {
+		return sgExecReduce(backend, node, inputs, inputsOwned)
+	}
+	rows, cols, leading := reduceLayout(in.shape, axes)
+	if rows == 0 {
+		return sgExecReduce(backend, node, inputs, inputsOwned)
+	}
+	out := sgGetBufferForShape(backend, node.shape)
+	x, o := in.flat.([]float32)[:rows*cols], out.flat.([]float32)[:node.shape.Size()]
+	if leading {
+		sumRows(o, x, cols)
+	} else {
+		sumCols(o, x, cols)
+	}
+	return out, nil
+}
+
+// reduceLayout views a tensor as (rows, cols) in row-major order: with
+// leading, the reduced axes are the first ones (the sum runs over rows);
+// otherwise they are the last ones (the sum runs over cols). rows is 0 when
+// the axes are neither.
+func reduceLayout(s shapes.Shape, axes []int) (rows, cols int, leading bool) {
+	ax := slices.Clone(axes)
+	slices.Sort(ax)
+	r := s.Rank()
+	for i, a := range ax {
+		if a != ax[0]+i {
+			return 0, 0, false // not contiguous
+		}
+	}
+	prod := func(d []int) int {
+		p := 1
+		for _, v := range d {
+			p *= v
+		}
+		return p
+	}
+	switch {
+	case ax[0] == 0 && ax[len(ax)-1] == r-1:
+		return 1, s.Size(), false // a total
+	case ax[0] == 0:
+		k := ax[len(ax)-1] + 1
+		return prod(s.Dimensions[:k]), prod(s.Dimensions[k:]), true
+	case ax[len(ax)-1] == r-1:
+		return prod(s.Dimensions[:ax[0]]), prod(s.Dimensions[ax[0]:]), false
+	}
+	return 0, 0, false
+}
+
+// sumRows sets o (cols) to the sum of the rows of x (rows, cols).
+func sumRows(o, x []float32, cols int) {
+	copy(o, x[:cols])
+	for lo := cols; lo < len(x); lo += cols {
+		row := x[lo : lo+cols]
+		done := binOpVector(o, o, row, opAdd, false, false)
+		for j := done; j < cols; j++ {
+			o[j] += row[j]
+		}
+	}
+}
+
+// sumCols sets o[i] to the sum of row i of x (rows, cols), with four
+// partial sums.
+func sumCols(o, x []float32, cols int) {
+	for i := range o {
+		row := x[i*cols : (i+1)*cols]
+		var s0, s1, s2, s3 float32
+		j := 0
+		for ; j+4 <= cols; j += 4 {
+			s0 += row[j]
+			s1 += row[j+1]
+			s2 += row[j+2]
+			s3 += row[j+3]
+		}
+		for ; j < cols; j++ {
+			s0 += row[j]
+		}
+		o[i] = (s0 + s1) + (s2 + s3)
+	}
+}
