@@ -61,6 +61,16 @@ type Model struct {
 	// Loss returns a scalar from the states zs[i] at the save times, the
 	// inputs and the encoder's extras.
 	Loss func(ctx *context.Context, zs []*Node, inputs []*Node, extras []*Node) *Node
+	// BatchAxes gives, for data-parallel training (TrainerConfig.Shards >
+	// 1), the batch axis of each input (−1: the input is shared by every
+	// shard). SDE Brownian paths are drawn for the whole batch, so a sharded
+	// step sees the same noise as an unsharded one.
+	BatchAxes []int
+	// Weight returns a shard's weight in the combined loss and gradients
+	// (nil: its number of batch rows). The whole batch's loss must be the
+	// weighted mean Σ Weight(shard)·Loss(shard) / Σ Weight(shard): a mean
+	// over rows, or over observed points with Weight counting them.
+	Weight func(inputs []*tensors.Tensor) float64
 }
 
 // TrainerConfig configures a Trainer.
@@ -78,6 +88,13 @@ type TrainerConfig struct {
 	// Seed is the seed of the SDE's Brownian motion; training step k uses
 	// Seed + k, so every step sees a new path and runs are reproducible.
 	Seed uint64
+	// Shards, if > 1, splits each batch into that many row blocks whose
+	// losses and gradients are computed concurrently, each by its own copy
+	// of the executables (see Model.BatchAxes and Model.Weight): the pure-Go
+	// backend runs one operation at a time, so this is how a step uses
+	// several cores there. With Direct and Dopri5 each block takes its own
+	// steps. Eval is not sharded.
+	Shards int
 }
 
 // Trainer trains a Model's weights, held in a GoMLX context, with one of the
@@ -99,6 +116,10 @@ type Trainer struct {
 	vars         []*context.Variable
 	steps        int
 	nfe          diffeq.NFE
+
+	shards     []*Trainer // data-parallel copies (TrainerConfig.Shards)
+	shardsWarm bool
+	rows       [3]int // as a shard: its rows [lo, hi) of a batch of rows[2]
 }
 
 // NewTrainer returns a Trainer of m with weights in ctx.
@@ -162,12 +183,20 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 	if t.update, err = context.NewExec(b, ctx, t.updateGraph); err != nil {
 		return nil, err
 	}
+	if cfg.Shards < 0 {
+		return nil, fmt.Errorf("adjoint.NewTrainer: TrainerConfig.Shards must be ≥ 0, got %d", cfg.Shards)
+	}
+	if cfg.Shards > 1 {
+		if err := t.newShards(); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
 // NFE returns the vector-field evaluations of the last Step, Gradients or
 // Eval (for Direct: the unrolled solve's evaluations as Forward; its
-// backward is autodiff).
+// backward is autodiff). With shards: the largest count over the shards.
 func (t *Trainer) NFE() diffeq.NFE { return t.nfe }
 
 // Vars returns the trainable variables the model uses, in context order
@@ -251,6 +280,9 @@ func (t *Trainer) updateGraph(ctx *context.Context, grads []*Node) *Node {
 // Gradients returns the loss and dL/dθ for every variable of Vars (in that
 // order), without updating the weights.
 func (t *Trainer) Gradients(inputs []*tensors.Tensor, ts []float64) (loss float64, grads []*tensors.Tensor, err error) {
+	if len(t.shards) > 1 {
+		return t.shardedGradients(inputs, ts)
+	}
 	if t.cfg.Method == Direct {
 		return t.directGradients(inputs, ts)
 	}
@@ -338,6 +370,17 @@ func (t *Trainer) brownian(z0 *tensors.Tensor, ts []float64) (*diffeq.Brownian, 
 		return nil, fmt.Errorf("adjoint.Trainer: SDE models need TrainerConfig.Solver.Dt > 0, got %g", dt)
 	}
 	batch, d := z0.Shape().Dimensions[0], z0.Shape().Dimensions[1]
+	if lo, hi, full := t.rows[0], t.rows[1], t.rows[2]; full > 0 {
+		// A shard: its rows of the whole batch's Brownian motion.
+		if hi-lo != batch {
+			return nil, fmt.Errorf("adjoint.Trainer: shard of %d rows got z0 with %d", hi-lo, batch)
+		}
+		bm, err := diffeq.NewBrownian(t.cfg.Seed+uint64(t.steps), ts[0], ts[len(ts)-1], dt, full, t.model.SDE.NoiseSize(d), z0.DType())
+		if err != nil {
+			return nil, err
+		}
+		return bm.Rows(lo, hi)
+	}
 	return diffeq.NewBrownian(t.cfg.Seed+uint64(t.steps), ts[0], ts[len(ts)-1], dt, batch, t.model.SDE.NoiseSize(d), z0.DType())
 }
 

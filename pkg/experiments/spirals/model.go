@@ -290,6 +290,20 @@ func (m *Model) adjointModel() adjoint.Model {
 			loss, _, _ := m.LossGraph(pred, in[2], in[3], extras[0], extras[1])
 			return loss
 		},
+		// Enc and EncMask are (T, B, ·); Obs, Mask and Eps (B, …).
+		BatchAxes: []int{1, 1, 0, 0, 0},
+		// The loss is a mean over the observed points: weigh shards by them.
+		Weight: func(in []*tensors.Tensor) float64 {
+			v, err := diffeq.Float64s(in[3])
+			if err != nil {
+				return 0
+			}
+			n := 0.0
+			for _, x := range v {
+				n += x
+			}
+			return max(n/2, 1)
+		},
 	}
 }
 
@@ -307,6 +321,10 @@ type SolverConfig struct {
 	// Dopri5 steps over the grid and reads the states there from its
 	// dense output (diffeq.Options.Dense), as torchdiffeq does.
 	RTol, ATol float64
+	// Shards splits each training batch into row blocks trained
+	// concurrently (adjoint.TrainerConfig.Shards): on the pure-Go backend,
+	// set it to the number of cores. 0 or 1: none.
+	Shards int
 }
 
 func (s SolverConfig) withDefaults() SolverConfig {
@@ -383,6 +401,7 @@ func NewLearner(b backends.Backend, m *Model, solver SolverConfig, lr, dt float6
 		Method:    solver.Method,
 		Solver:    opts,
 		Optimizer: optimizers.Adam().LearningRate(lr).Done(),
+		Shards:    solver.Shards,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("spirals: %w", err)
