@@ -173,6 +173,9 @@ func init() {
 	if !disabled["where"] {
 		sgSetNodeExecutor(backends.OpTypeWhere, sgPriorityUser, execWhere32)
 	}
+	if !disabled["slice"] && simplegoSliceLayoutOK() {
+		sgSetNodeExecutor(backends.OpTypeSlice, sgPriorityUser, execSliceRuns)
+	}
 	if !disabled["reduce"] {
 		sgSetNodeExecutor(backends.OpTypeReduceSum, sgPriorityUser, execReduceSum32)
 	}
@@ -377,6 +380,24 @@ func matmulStrided(o, a, b []float32, m, k, n, sai, sap int) {
 // columns at a time) for the rest.
 func matmulRows(o, a, b []float32, m, k, n, sai, sap int) {
 	j0 := matmulVector(o, a, b, m, k, n, sai, sap)
+	if r := n - j0; r > 0 && hasAVX2FMA && m*k*r >= 1024 {
+		// The last r < 8 columns: one 8-column AVX2 product against those
+		// columns of B padded with zeros (8/r times the arithmetic at about
+		// ten times the speed of the scalar loop), then copied out.
+		bp, op := getScratch(k*8), getScratch(m*8)
+		clear(bp)
+		for p := range k {
+			copy(bp[p*8:p*8+r], b[p*n+j0:p*n+n])
+		}
+		if matmulVector(op, a, bp, m, k, 8, sai, sap) == 8 {
+			for i := range m {
+				copy(o[i*n+j0:i*n+n], op[i*8:i*8+r])
+			}
+			j0 = n
+		}
+		putScratch(bp)
+		putScratch(op)
+	}
 	for i := range m {
 		oi := o[i*n : i*n+n]
 		j := j0
@@ -436,6 +457,40 @@ func rowBroadcast(small, full shapes.Shape) bool {
 	return true
 }
 
+// colBroadcast reports whether small (of the same rank as full) is full
+// with its last axis of size 1: a per-row value (a mask, say) applied along
+// the rows.
+func colBroadcast(small, full shapes.Shape) bool {
+	r := full.Rank()
+	if small.Rank() != r || r < 2 || small.Dimensions[r-1] != 1 || full.Dimensions[r-1] < 2 {
+		return false
+	}
+	return slices.Equal(small.Dimensions[:r-1], full.Dimensions[:r-1])
+}
+
+// colOpExec runs o = l op r where one operand is the other with its last
+// axis of size 1, row by row (each row against one value).
+func colOpExec(op binOp, backend *sgBackend, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	ls, rs := inputs[0].shape, inputs[1].shape
+	outShape, rev := ls, false
+	if colBroadcast(ls, rs) {
+		outShape, rev = rs, true
+	}
+	lhs, rhs, out, _, _ := sgBinaryOperandsAndOutput(backend, inputs, inputsOwned, outShape)
+	x, c := lhs.flat.([]float32), rhs.flat.([]float32)
+	if rev {
+		x, c = c, x
+	}
+	cols := outShape.Dimensions[outShape.Rank()-1]
+	o := out.flat.([]float32)[:outShape.Size()]
+	for i := range outShape.Size() / cols {
+		oi, xi := o[i*cols:(i+1)*cols], x[i*cols:(i+1)*cols]
+		done := binOpVector(oi, xi, c[i:i+1], op, true, rev && op == opSub)
+		binOpTail(op, oi[done:], xi[done:], c[i:i+1], true, rev && op == opSub)
+	}
+	return out, nil
+}
+
 // float32RowBroadcast returns an executor for a binary op that handles
 // float32 operands where one is broadcast along leading axes (a bias row
 // added to a batch, for instance) with a plain loop; simplego runs these
@@ -456,6 +511,8 @@ func float32RowBroadcast(op binOp, fallback sgExecutor) sgExecutor {
 			outShape = rs
 		case hasAVX2FMA && (ls.Equal(rs) || rs.Size() == 1 || ls.Size() == 1) && max(ls.Size(), rs.Size()) >= 8:
 			return binOpExec(op, backend, inputs, inputsOwned)
+		case colBroadcast(rs, ls) || colBroadcast(ls, rs):
+			return colOpExec(op, backend, inputs, inputsOwned)
 		default:
 			return fallback(backend, node, inputs, inputsOwned)
 		}

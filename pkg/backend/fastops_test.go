@@ -509,3 +509,103 @@ func TestWhereAndReduceSum32(t *testing.T) {
 		}
 	}
 }
+
+// TestSliceRuns checks unit-stride slices (leading, middle, trailing and
+// several axes, rank 1 to 3, float32 and float64) and a strided one
+// (simplego's path) against index arithmetic.
+func TestSliceRuns(t *testing.T) {
+	if !simplegoSliceLayoutOK() {
+		t.Fatal("the Slice layout check failed on the pinned GoMLX version")
+	}
+	b := Wrap(mustSimplego(t))
+	dims := []int{4, 5, 6}
+	x := make([]float64, 4*5*6)
+	for i := range x {
+		x[i] = float64(i)
+	}
+	cases := []struct{ starts, limits, strides []int }{
+		{[]int{1, 0, 0}, []int{3, 5, 6}, nil}, {[]int{0, 2, 0}, []int{4, 3, 6}, nil}, {[]int{0, 0, 5}, []int{4, 5, 6}, nil},
+		{[]int{1, 1, 2}, []int{3, 4, 5}, nil}, {[]int{3, 4, 5}, []int{4, 5, 6}, nil}, {[]int{0, 0, 0}, []int{4, 5, 6}, nil},
+		{[]int{0, 1, 0}, []int{4, 5, 6}, []int{2, 2, 3}},
+	}
+	for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
+		outs := graph.MustExecOnceN(b, func(x *graph.Node) []*graph.Node {
+			x = graph.ConvertDType(x, dt)
+			var out []*graph.Node
+			for _, c := range cases {
+				specs := make([]graph.SliceAxisSpec, 3)
+				for a := range specs {
+					specs[a] = graph.AxisRange(c.starts[a], c.limits[a])
+					if c.strides != nil {
+						specs[a] = specs[a].Stride(c.strides[a])
+					}
+				}
+				out = append(out, graph.ConvertDType(graph.Slice(x, specs...), dtypes.Float64))
+			}
+			out = append(out, graph.ConvertDType(graph.Slice(graph.Reshape(x, 120), graph.AxisRange(7, 19)), dtypes.Float64))
+			return out
+		}, tensors.FromFlatDataAndDimensions(x, dims...))
+		for k, o := range outs {
+			got := tensors.MustCopyFlatData[float64](o)
+			var want []float64
+			if k == len(cases) {
+				want = x[7:19]
+			} else {
+				c := cases[k]
+				st := []int{1, 1, 1}
+				if c.strides != nil {
+					st = c.strides
+				}
+				for i := c.starts[0]; i < c.limits[0]; i += st[0] {
+					for j := c.starts[1]; j < c.limits[1]; j += st[1] {
+						for l := c.starts[2]; l < c.limits[2]; l += st[2] {
+							want = append(want, x[(i*5+j)*6+l])
+						}
+					}
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s slice %d: got %v, want %v", dt, k, got, want)
+			}
+		}
+	}
+}
+
+// TestColumnBroadcastOps checks Add, Mul and Sub of a (rows, cols) operand
+// and a (rows, 1) one, both ways round, ranks 2 and 3.
+func TestColumnBroadcastOps(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	const rows, cols = 6, 13
+	x := make([]float32, rows*cols)
+	c := make([]float32, rows)
+	for i := range x {
+		x[i] = float32(i)*0.25 - 7
+	}
+	for i := range c {
+		c[i] = float32(i)*1.5 - 2
+	}
+	outs := graph.MustExecOnceN(b, func(x, c *graph.Node) []*graph.Node {
+		xo := graph.MulScalar(x, 1) // owned: may be reused for the output
+		x3, c3 := graph.Reshape(x, 2, 3, cols), graph.Reshape(c, 2, 3, 1)
+		return []*graph.Node{graph.Add(x, c), graph.Mul(c, x), graph.Sub(xo, c), graph.Sub(c, x),
+			graph.Reshape(graph.Sub(c3, x3), rows, cols)}
+	}, tensors.FromFlatDataAndDimensions(x, rows, cols), tensors.FromFlatDataAndDimensions(c, rows, 1))
+	want := []func(a, c float32) float32{
+		func(a, c float32) float32 { return a + c }, func(a, c float32) float32 { return c * a },
+		func(a, c float32) float32 { return a - c }, func(a, c float32) float32 { return c - a },
+		func(a, c float32) float32 { return c - a },
+	}
+	for k, o := range outs {
+		got := tensors.MustCopyFlatData[float32](o)
+		for i, v := range got {
+			if w := want[k](x[i], c[i/cols]); v != w {
+				t.Fatalf("output %d element %d: %g, want %g", k, i, v, w)
+			}
+		}
+	}
+	if !colBroadcast(shapes.Make(dtypes.Float32, 4, 1), shapes.Make(dtypes.Float32, 4, 3)) ||
+		colBroadcast(shapes.Make(dtypes.Float32, 1, 3), shapes.Make(dtypes.Float32, 4, 3)) ||
+		colBroadcast(shapes.Make(dtypes.Float32, 4, 1), shapes.Make(dtypes.Float32, 4, 1)) {
+		t.Error("colBroadcast misclassifies (4,1)/(4,3), (1,3)/(4,3) or (4,1)/(4,1)")
+	}
+}

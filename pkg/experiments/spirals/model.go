@@ -133,8 +133,7 @@ func (m *Model) Config() ModelConfig { return m.cfg }
 type Inputs struct {
 	// Enc is (T, B, 3): per grid point (x, y, gap), zero where unobserved.
 	Enc *tensors.Tensor
-	// EncMask is (T, B, RNNHidden): the mask broadcast on the host (the
-	// pure-Go backend's broadcasting multiply is slow).
+	// EncMask is (T, B, 1): 1 where the point is observed.
 	EncMask *tensors.Tensor
 	// Obs is (B, T, 2), Mask (B, T, 2) (the mask repeated per coordinate).
 	Obs, Mask *tensors.Tensor
@@ -158,17 +157,16 @@ func (m *Model) Inputs(b *data.Batch, rng *rand.Rand) Inputs {
 		}
 	}
 	if m.cfg.DType == dtypes.Float32 {
-		return inputsOf[float32](b, m.cfg.RNNHidden, m.cfg.Latent, eps)
+		return inputsOf[float32](b, m.cfg.Latent, eps)
 	}
-	return inputsOf[float64](b, m.cfg.RNNHidden, m.cfg.Latent, eps)
+	return inputsOf[float64](b, m.cfg.Latent, eps)
 }
 
-// inputsOf lays a batch out as Inputs of element type E (built directly in
-// E: the encoder mask alone has T·B·H values).
-func inputsOf[E float32 | float64](b *data.Batch, H, L int, eps []float64) Inputs {
+// inputsOf lays a batch out as Inputs of element type E.
+func inputsOf[E float32 | float64](b *data.Batch, L int, eps []float64) Inputs {
 	B, T := b.Size, b.Len
 	enc := make([]E, T*B*3)
-	encMask := make([]E, T*B*H)
+	encMask := make([]E, T*B)
 	obs := make([]E, B*T*2)
 	mask := make([]E, B*T*2)
 	for s := 0; s < B; s++ {
@@ -177,10 +175,7 @@ func inputsOf[E float32 | float64](b *data.Batch, H, L int, eps []float64) Input
 			q := j*B + s
 			enc[3*q], enc[3*q+1], enc[3*q+2] = E(b.Obs[2*p]), E(b.Obs[2*p+1]), E(b.Gaps[p])
 			mk := E(b.Mask[p])
-			row := encMask[q*H : (q+1)*H]
-			for k := range row {
-				row[k] = mk
-			}
+			encMask[q] = mk
 			obs[2*p], obs[2*p+1] = E(b.Obs[2*p]), E(b.Obs[2*p+1])
 			mask[2*p], mask[2*p+1] = mk, mk
 		}
@@ -191,14 +186,14 @@ func inputsOf[E float32 | float64](b *data.Batch, H, L int, eps []float64) Input
 	}
 	return Inputs{
 		Enc:     tensors.FromFlatDataAndDimensions(enc, T, B, 3),
-		EncMask: tensors.FromFlatDataAndDimensions(encMask, T, B, H),
+		EncMask: tensors.FromFlatDataAndDimensions(encMask, T, B, 1),
 		Obs:     tensors.FromFlatDataAndDimensions(obs, B, T, 2),
 		Mask:    tensors.FromFlatDataAndDimensions(mask, B, T, 2),
 		Eps:     tensors.FromFlatDataAndDimensions(e, B, L),
 	}
 }
 
-// EncodeGraph builds the encoder: from enc (T, B, 3) and encMask (T, B, H)
+// EncodeGraph builds the encoder: from enc (T, B, 3) and encMask (T, B, 1)
 // it returns the mean and log-variance of q(z0), each (B, Latent). ctx is the
 // encoder's scope.
 func (m *Model) EncodeGraph(ctx *context.Context, enc, encMask *graph.Node) (mean, logVar *graph.Node) {
@@ -207,7 +202,7 @@ func (m *Model) EncodeGraph(ctx *context.Context, enc, encMask *graph.Node) (mea
 	h := graph.Zeros(enc.Graph(), shapes.Make(enc.DType(), B, m.cfg.RNNHidden))
 	for j := T - 1; j >= 0; j-- {
 		x := graph.Reshape(graph.Slice(enc, graph.AxisElem(j)), B, 3)
-		mk := graph.Reshape(graph.Slice(encMask, graph.AxisElem(j)), B, m.cfg.RNNHidden)
+		mk := graph.Reshape(graph.Slice(encMask, graph.AxisElem(j)), B, 1)
 		var hNew *graph.Node
 		if m.cfg.Encoder == "rnn" {
 			hNew = nn.FastTanh(nn.Dense(ctx.In("rnn"), graph.Concatenate([]*graph.Node{x, h}, -1), m.cfg.RNNHidden, true))

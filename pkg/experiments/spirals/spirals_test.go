@@ -73,21 +73,19 @@ func TestEncoderShapesAndMask(t *testing.T) {
 	const T, B = 7, 5
 	rng := rand.New(rand.NewPCG(1, 2))
 	enc := make([]float64, T*B*3)
-	mask := make([]float64, T*B*8)
+	mask := make([]float64, T*B)
 	for i := range enc {
 		enc[i] = rng.NormFloat64()
 	}
 	for j := 0; j < T; j++ {
 		for s := 0; s < B; s++ {
 			if (j+s)%2 == 0 {
-				for k := 0; k < 8; k++ {
-					mask[(j*B+s)*8+k] = 1
-				}
+				mask[j*B+s] = 1
 			}
 		}
 	}
 	run := func(enc []float64) ([]float64, []float64) {
-		out := e.MustExec(tensors.FromFlatDataAndDimensions(enc, T, B, 3), tensors.FromFlatDataAndDimensions(mask, T, B, 8))
+		out := e.MustExec(tensors.FromFlatDataAndDimensions(enc, T, B, 3), tensors.FromFlatDataAndDimensions(mask, T, B, 1))
 		if d := out[0].Shape().Dimensions; len(d) != 2 || d[0] != B || d[1] != 3 {
 			t.Fatalf("mean shape %v, want [%d 3]", d, B)
 		}
