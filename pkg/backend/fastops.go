@@ -221,7 +221,13 @@ func simplegoLayoutOK() (ok bool) {
 
 // simplegoDotLayoutOK checks on a real simplego DotGeneral node that sgNode
 // and sgDotData mirror simplego's Node and dotGeneralNodeData.
-func simplegoDotLayoutOK() (ok bool) {
+func simplegoDotLayoutOK() bool {
+	return withSimplegoBuilder(checkDotLayout)
+}
+
+// withSimplegoBuilder runs check on a builder of a fresh simplego backend;
+// a panic or an error counts as a failed check.
+func withSimplegoBuilder(check func(bld backends.Builder) bool) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
@@ -232,7 +238,10 @@ func simplegoDotLayoutOK() (ok bool) {
 		return false
 	}
 	defer b.Finalize()
-	bld := b.Builder("gosde_layout_check")
+	return check(b.Builder("gosde_layout_check"))
+}
+
+func checkDotLayout(bld backends.Builder) bool {
 	lhs, err1 := bld.Parameter("lhs", shapes.Make(dtypes.Float32, 2, 3, 4), nil)
 	rhs, err2 := bld.Parameter("rhs", shapes.Make(dtypes.Float32, 2, 4, 5), nil)
 	if err1 != nil || err2 != nil {

@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
@@ -31,18 +30,11 @@ func sgExecSlice(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwn
 
 // simplegoSliceLayoutOK checks on a real Slice node that sgSliceData mirrors
 // simplego's sliceNode.
-func simplegoSliceLayoutOK() (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	b, err := simplego.New("")
-	if err != nil {
-		return false
-	}
-	defer b.Finalize()
-	bld := b.Builder("gosde_slice_layout_check")
+func simplegoSliceLayoutOK() bool {
+	return withSimplegoBuilder(checkSliceLayout)
+}
+
+func checkSliceLayout(bld backends.Builder) bool {
 	x, err := bld.Parameter("x", shapes.Make(dtypes.Float32, 4, 5), nil)
 	if err != nil {
 		return false
