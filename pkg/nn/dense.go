@@ -74,17 +74,20 @@ func Linear(x, w, b *graph.Node) *graph.Node {
 	// The output's custom gradient stores dy here; the custom gradients of xi
 	// and wi, which autodiff reaches later (they were created earlier), read it.
 	var dy *graph.Node
+	// The incoming v of xi and wi is the gradient through the zero link
+	// below, always zero: it is dropped rather than added (GoMLX would
+	// materialise it as a broadcast of a scalar zero to the operand's shape).
 	xi := graph.IdentityWithCustomGradient(x2, func(_, v *graph.Node) *graph.Node {
 		if dy == nil {
 			return v
 		}
-		return graph.Add(v, graph.DotGeneral(dy, []int{1}, nil, w, []int{1}, nil)) // dy·wᵀ
+		return graph.DotGeneral(dy, []int{1}, nil, w, []int{1}, nil) // dy·wᵀ
 	})
 	wi := graph.IdentityWithCustomGradient(w, func(_, v *graph.Node) *graph.Node {
 		if dy == nil {
 			return v
 		}
-		return graph.Add(v, graph.DotGeneral(x2, []int{0}, nil, dy, []int{0}, nil)) // x2ᵀ·dy
+		return graph.DotGeneral(x2, []int{0}, nil, dy, []int{0}, nil) // x2ᵀ·dy
 	})
 	y := graph.Dot(graph.StopGradient(xi), graph.StopGradient(wi))
 
