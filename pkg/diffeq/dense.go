@@ -166,11 +166,12 @@ func IntegratePlan(ctx *context.Context, f Func, z0, steps, weights *Node) ([]*N
 		if k1 == nil {
 			k1 = f(ctx, t, z)
 		}
-		zNext, ks := dopri5Stages(ctx, f, t, h, z, k1)
+		hz := graph.BroadcastToShape(h, z.Shape()) // see dopri5Stages
+		zNext, ks := dopri5Stages(ctx, f, t, h, hz, z, k1)
 		r2 := graph.Sub(zNext, z)
-		r3 := graph.Sub(graph.Mul(k1, h), r2)
-		r4 := graph.Sub(graph.Sub(r2, graph.Mul(ks[6], h)), r3)
-		for j, r := range []*Node{z, r2, r3, r4, combine(h, dopriD[:], ks)} {
+		r3 := graph.Sub(graph.Mul(k1, hz), r2)
+		r4 := graph.Sub(graph.Sub(r2, graph.Mul(ks[6], hz)), r3)
+		for j, r := range []*Node{z, r2, r3, r4, combine(hz, dopriD[:], ks)} {
 			terms[j] = append(terms[j], graph.Reshape(r, 1, size))
 		}
 		z, k1 = zNext, ks[6]

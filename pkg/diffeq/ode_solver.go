@@ -81,7 +81,7 @@ func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options
 		rtol, atol := opts.withDefaults(1).RTol, opts.withDefaults(1).ATol
 		s.dopri, err = context.NewExec(b, ctx, func(ctx *context.Context, in []*Node) []*Node {
 			t, dt, z, k1 := in[0], in[1], in[2], in[3]
-			zNext, ks := dopri5Stages(ctx, f, t, dt, z, k1)
+			zNext, ks := dopri5Stages(ctx, f, t, dt, dt, z, k1)
 			ratio := ErrorRatio(dopri5Error(dt, ks), z, zNext, rtol, atol)
 			return []*Node{zNext, ks[6], ratio, combine(dt, dopriD[:], ks)}
 		})

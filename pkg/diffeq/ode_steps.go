@@ -71,18 +71,21 @@ var (
 // step's k1). errEst is the embedded error estimate (zNext minus the
 // fourth-order solution), shaped like z. It costs 6 evaluations of f.
 func Dopri5Step(ctx *context.Context, f Func, t, dt, z, k1 *Node) (zNext, k7, errEst *Node) {
-	zNext, ks := dopri5Stages(ctx, f, t, dt, z, k1)
+	zNext, ks := dopri5Stages(ctx, f, t, dt, dt, z, k1)
 	return zNext, ks[6], dopri5Error(dt, ks)
 }
 
 // dopri5Stages builds the stages k1 … k7 of a Dormand–Prince step (k1
-// given) and the fifth-order solution.
-func dopri5Stages(ctx *context.Context, f Func, t, dt, z, k1 *Node) (zNext *Node, ks []*Node) {
+// given) and the fifth-order solution. dt is the step as a scalar; dtz is
+// the step the stages are scaled by: dt itself, or dt broadcast to z's shape
+// once (GoMLX's gradient of a product with a scalar broadcasts the scalar
+// again for every product).
+func dopri5Stages(ctx *context.Context, f Func, t, dt, dtz, z, k1 *Node) (zNext *Node, ks []*Node) {
 	ctx = ctx.Reuse()
 	ks = make([]*Node, 7)
 	ks[0] = k1
 	for i := 1; i < 7; i++ {
-		zi := axpy(z, dt, dopriA[i], ks)
+		zi := axpy(z, dtz, dopriA[i], ks)
 		ti := graph.Add(t, graph.MulScalar(dt, dopriC[i]))
 		if i == 6 {
 			zNext = zi // the 7th stage is evaluated at the 5th-order solution
