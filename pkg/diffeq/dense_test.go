@@ -76,7 +76,9 @@ func TestDenseOutputOrder(t *testing.T) {
 // exp(A T).
 func TestIntegratePlan(t *testing.T) {
 	ts := []float64{0, 0.3, 1.1, 1.15, 2.5, 3}
-	sol, ys := solveSpiral(t, diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-10, ATol: 1e-10, Dense: true}, ts)
+	// A loose tolerance keeps the unrolled graph small (XLA's compile time
+	// grows quickly with the number of steps).
+	sol, ys := solveSpiral(t, diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-6, ATol: 1e-6, Dense: true}, ts)
 	plan, err := diffeq.NewStepPlan(sol.StepTimes, ts)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +113,7 @@ func TestIntegratePlan(t *testing.T) {
 	T, e := ts[len(ts)-1], math.Exp(-0.1*ts[len(ts)-1])
 	want := []float64{e * math.Cos(T), e * math.Sin(T), 0, 0}
 	for k := range want {
-		if d := math.Abs(grad[k] - want[k]); d > 1e-8 {
+		if d := math.Abs(grad[k] - want[k]); d > 2e-5 {
 			t.Errorf("gradient[%d] = %g, want %g", k, grad[k], want[k])
 		}
 	}
