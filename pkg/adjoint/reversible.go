@@ -160,9 +160,28 @@ func IntegrateSDE(ctx *context.Context, s diffeq.SDE, method diffeq.Method, z0 *
 	if err != nil {
 		return nil, fmt.Errorf("adjoint.IntegrateSDE: %w", err)
 	}
-	zs, err := diffeq.IntegrateSDE(ctx.Checked(false), toStratonovich(s), method, z0, ts, dt, dW)
+	form, err := solvedForm(s, method)
+	if err != nil {
+		return nil, fmt.Errorf("adjoint.IntegrateSDE: %w", err)
+	}
+	zs, err := diffeq.IntegrateSDE(ctx.Checked(false), form, method, z0, ts, dt, dW)
 	if err != nil {
 		return nil, fmt.Errorf("adjoint.IntegrateSDE: %w", err)
 	}
 	return zs, nil
+}
+
+// solvedForm returns the form of s (defaults filled) that method
+// discretises: for EulerMaruyama, which needs additive noise, s as an Ito
+// SDE (with additive noise Ito and Stratonovich coincide); otherwise its
+// Stratonovich form.
+func solvedForm(s diffeq.SDE, method diffeq.Method) (diffeq.SDE, error) {
+	if method != diffeq.EulerMaruyama {
+		return toStratonovich(s), nil
+	}
+	if s.Noise != diffeq.Additive {
+		return s, fmt.Errorf("method %q needs additive noise (the diffusion must not depend on z), the SDE has %s noise: use heun", method, s.Noise)
+	}
+	s.Type = diffeq.Ito
+	return s, nil
 }

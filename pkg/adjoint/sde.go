@@ -15,23 +15,37 @@ import (
 // SDEOptions configure an SDE adjoint.
 type SDEOptions struct {
 	// Method is diffeq.Heun (default), diffeq.SDEMidpoint (stochastic
-	// adjoint, both Stratonovich) or diffeq.ReversibleHeun (exact discrete
-	// adjoint by algebraic reversal).
+	// adjoint, both Stratonovich), diffeq.EulerMaruyama (stochastic adjoint,
+	// additive noise only: there Ito and Stratonovich coincide and the
+	// adjoint SDE is solved backwards with Euler–Maruyama too; one
+	// evaluation per step instead of Heun's two) or diffeq.ReversibleHeun
+	// (exact discrete adjoint by algebraic reversal).
 	Method diffeq.Method
 	// Dt is the step (required): each interval between save times is split
 	// into diffeq.StepsIn(length, Dt) equal steps.
 	Dt float64
 	// Params: see Options.Params.
 	Params []*context.Variable
+	// Chunk is the number of solver steps per executable call, forward and
+	// backward, for the stochastic adjoint (ReversibleHeun takes one step per
+	// call); chunks end at save times and checkpoints. More steps per call
+	// save per-call costs (host transfers, launches), which matter on XLA;
+	// each chunk length compiles its own graphs. 0: DefaultSDEChunk.
+	Chunk int
 	// CheckpointEvery, if > 0, stores the forward state every k steps; the
 	// backward pass of the stochastic adjoint resets z there (ignored by
 	// ReversibleHeun, which reconstructs states exactly).
 	CheckpointEvery int
 }
 
+// DefaultSDEChunk is SDEOptions.Chunk's default: on the latent SDE
+// benchmark (200 steps, batch 512) 10 steps per call took 12% less CPU
+// than one on XLA and 6% less on the pure-Go backend.
+const DefaultSDEChunk = 10
+
 // SDE computes gradients of a loss of an SDE solution along one Brownian
-// path. With Heun or SDEMidpoint it is the stochastic adjoint of Li et al.
-// (2020): the Stratonovich SDE of [z, a, dL/dθ] solved backwards in time on
+// path. With Heun, SDEMidpoint or (additive noise) EulerMaruyama it is the
+// stochastic adjoint of Li et al. (2020): the Stratonovich SDE of [z, a, dL/dθ] solved backwards in time on
 // the same Brownian path (replayed through Brownian.Increment). An Ito SDE
 // is converted to Stratonovich first (diagonal or additive noise). With
 // ReversibleHeun it is the reversible Heun solver (Kidger et al. 2021)
@@ -49,6 +63,7 @@ type SDE struct {
 	opts    SDEOptions
 	params  []*context.Variable
 	probed  bool
+	chunk   int // steps per executable call
 
 	fwd, bwd, revInit, revStep, revBack, revInitBack *context.Exec
 }
@@ -74,11 +89,18 @@ func NewSDE(b backends.Backend, ctx *context.Context, s diffeq.SDE, opts SDEOpti
 	}
 	switch opts.Method {
 	case diffeq.Heun, diffeq.SDEMidpoint, diffeq.ReversibleHeun:
+	case diffeq.EulerMaruyama:
+		if _, err := solvedForm(s, opts.Method); err != nil {
+			return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.Method: %w", err)
+		}
 	default:
-		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.Method %q unsupported (heun, sde_midpoint, reversible_heun)", opts.Method)
+		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.Method %q unsupported (heun, sde_midpoint, euler_maruyama with additive noise, reversible_heun)", opts.Method)
 	}
 	if !(opts.Dt > 0) {
 		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.Dt must be > 0, got %g", opts.Dt)
+	}
+	if opts.Chunk < 0 {
+		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.Chunk must be ≥ 0, got %d", opts.Chunk)
 	}
 	if opts.CheckpointEvery < 0 {
 		return nil, fmt.Errorf("adjoint.NewSDE: SDEOptions.CheckpointEvery must be ≥ 0, got %d", opts.CheckpointEvery)
@@ -86,25 +108,34 @@ func NewSDE(b backends.Backend, ctx *context.Context, s diffeq.SDE, opts SDEOpti
 	if ctx == nil {
 		ctx = context.New()
 	}
-	a := &SDE{backend: b, ctx: ctx.Checked(false), sde: s, strat: toStratonovich(s), method: opts.Method, opts: opts}
+	a := &SDE{backend: b, ctx: ctx.Checked(false), sde: s, strat: toStratonovich(s), method: opts.Method, opts: opts, chunk: opts.Chunk}
+	if a.chunk == 0 {
+		a.chunk = DefaultSDEChunk
+	}
+	if err := a.makeExecs(); err != nil {
+		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
+	}
+	return a, nil
+}
+
+// makeExecs creates the executables (compiled on first use).
+func (a *SDE) makeExecs() error {
+	var err error
 	mk := func(fn any) *context.Exec {
 		if err != nil {
 			return nil
 		}
 		var e *context.Exec
-		e, err = context.NewExecAny(b, a.ctx, fn)
+		e, err = context.NewExecAny(a.backend, a.ctx, fn)
 		return e
 	}
-	a.fwd = mk(a.forwardStepGraph)
-	a.bwd = mk(a.backwardStepGraph)
+	a.fwd = mk(a.forwardChunkGraph)
+	a.bwd = mk(a.backwardChunkGraph)
 	a.revInit = mk(a.revInitGraph)
 	a.revStep = mk(a.revStepGraph)
 	a.revBack = mk(a.revBackGraph)
 	a.revInitBack = mk(a.revInitBackGraph)
-	if err != nil {
-		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
-	}
-	return a, nil
+	return err
 }
 
 // Params returns the variables differentiated (known after the first
@@ -205,8 +236,9 @@ func (a *SDE) increment(ctx *context.Context, t, h, dW, z *Node) *Node {
 	return graph.Add(graph.Mul(b, h), noise(a.sde, g, dW))
 }
 
-// stratStep takes one Heun or midpoint step of the combined field phi, which
-// maps (t, state) to the state's increment.
+// stratStep takes one Heun, midpoint or (additive noise) Euler–Maruyama
+// step of the combined field phi, which maps (t, state) to the state's
+// increment.
 func stratStep(m diffeq.Method, phi func(t *Node, y []*Node) []*Node, t, h *Node, y []*Node) []*Node {
 	comb := func(y []*Node, c float64, k []*Node) []*Node {
 		out := make([]*Node, len(y))
@@ -216,6 +248,9 @@ func stratStep(m diffeq.Method, phi func(t *Node, y []*Node) []*Node, t, h *Node
 		return out
 	}
 	k1 := phi(t, y)
+	if m == diffeq.EulerMaruyama {
+		return comb(y, 1, k1)
+	}
 	if m == diffeq.SDEMidpoint {
 		return comb(y, 1, phi(graph.Add(t, graph.MulScalar(h, 0.5)), comb(y, 0.5, k1)))
 	}
@@ -224,28 +259,84 @@ func stratStep(m diffeq.Method, phi func(t *Node, y []*Node) []*Node, t, h *Node
 	return comb(out, 0.5, k2)
 }
 
-func (a *SDE) forwardStepGraph(ctx *context.Context, t, h, dW, z *Node) *Node {
-	return must(diffeq.StepSDE(ctx, a.strat, a.method, t, h, z, dW))
+// chunkStep returns step k's time, step size and Brownian increment from a
+// chunk's inputs ts (K,), hs (K,) and dW (K, batch, m).
+func chunkStep(ts, hs, dW *Node, k int) (t, h, w *Node) {
+	t = graph.Reshape(graph.Slice(ts, graph.AxisElem(k)))
+	h = graph.Reshape(graph.Slice(hs, graph.AxisElem(k)))
+	w = graph.Reshape(graph.Slice(dW, graph.AxisElem(k)), dW.Shape().Dimensions[1:]...)
+	return t, h, w
 }
 
-// backwardStepGraph: in = t, h (< 0), dW (= W(t+h) − W(t)), z, a, gθ… →
-// one step of the augmented Stratonovich SDE
+// forwardChunkGraph: ts, hs (K,), dW (K, batch, m), z → z after K steps
+// (step k from ts[k] by hs[k] with increment dW[k]).
+func (a *SDE) forwardChunkGraph(ctx *context.Context, ts, hs, dW, z *Node) *Node {
+	form := must(solvedForm(a.sde, a.method))
+	for k := range ts.Shape().Dimensions[0] {
+		t, h, w := chunkStep(ts, hs, dW, k)
+		z = must(diffeq.StepSDE(ctx, form, a.method, t, h, z, w))
+	}
+	return z
+}
+
+// backwardChunkGraph: in = ts, hs (K,), dW (K, batch, m), z, a, gθ… → K
+// backward steps (step k from ts[k] by hs[k] < 0 with dW[k] =
+// W(ts[k]+hs[k]) − W(ts[k])) of the augmented Stratonovich SDE
 // d[z, a, gθ] = [Φ, −aᵀ∂Φ/∂z, −aᵀ∂Φ/∂θ], Φ = b̃ dt + g∘dW.
-func (a *SDE) backwardStepGraph(ctx *context.Context, in []*Node) []*Node {
-	t, h, dW := in[0], in[1], in[2]
-	g := t.Graph()
-	params := paramNodes(g, a.params)
-	return stratStep(a.method, func(t *Node, y []*Node) []*Node {
-		z := graph.Identity(graph.StopGradient(y[0]))
-		adj := graph.StopGradient(y[1])
-		phi := a.increment(ctx, t, h, dW, z)
-		grads := graph.Gradient(graph.ReduceAllSum(graph.Mul(phi, adj)), append([]*Node{z}, params...)...)
-		out := []*Node{phi}
-		for _, gr := range grads {
-			out = append(out, graph.Neg(graph.ConvertDType(gr, t.DType())))
-		}
-		return out
-	}, t, h, in[3:])
+func (a *SDE) backwardChunkGraph(ctx *context.Context, in []*Node) []*Node {
+	ts, hs, dW, y := in[0], in[1], in[2], in[3:]
+	params := paramNodes(ts.Graph(), a.params)
+	for k := range ts.Shape().Dimensions[0] {
+		t, h, w := chunkStep(ts, hs, dW, k)
+		y = stratStep(a.method, func(t *Node, y []*Node) []*Node {
+			z := graph.Identity(graph.StopGradient(y[0]))
+			adj := graph.StopGradient(y[1])
+			phi := a.increment(ctx, t, h, w, z)
+			grads := graph.Gradient(graph.ReduceAllSum(graph.Mul(phi, adj)), append([]*Node{z}, params...)...)
+			out := []*Node{phi}
+			for _, gr := range grads {
+				out = append(out, graph.Neg(graph.ConvertDType(gr, t.DType())))
+			}
+			return out
+		}, t, h, y)
+	}
+	return y
+}
+
+// increments returns W(times[k+1]) − W(times[k]) as a (K, batch, m) tensor
+// of z's dtype.
+func increments(bm *diffeq.Brownian, z *tensors.Tensor, times []float64) *tensors.Tensor {
+	if bm.DType() == z.DType() {
+		return bm.Increments(times)
+	}
+	batch, m := bm.Shape()
+	var v []float64
+	for k := 0; k+1 < len(times); k++ {
+		v = append(v, bm.Increment(times[k], times[k+1])...)
+	}
+	return diffeq.FromFloat64s(z.DType(), v, len(times)-1, batch, m)
+}
+
+// stepInputs returns the ts and hs (K,) tensors of z's dtype for the steps
+// between consecutive times (t = times[k], h = times[k+1] − times[k]).
+func stepInputs(z *tensors.Tensor, times []float64) (ts, hs *tensors.Tensor) {
+	k := len(times) - 1
+	tv, hv := make([]float64, k), make([]float64, k)
+	for i := range k {
+		tv[i], hv[i] = times[i], times[i+1]-times[i]
+	}
+	return diffeq.FromFloat64s(z.DType(), tv, k), diffeq.FromFloat64s(z.DType(), hv, k)
+}
+
+// nextBoundary returns the grid index where the chunk starting at n ends:
+// at most Chunk steps (at least 1), never past a save time (saves[next]) or
+// a checkpoint (multiples of CheckpointEvery).
+func (a *SDE) nextBoundary(n, saveIdx int) int {
+	e := min(n+a.chunk, saveIdx)
+	if k := a.opts.CheckpointEvery; k > 0 {
+		e = min(e, (n/k+1)*k)
+	}
+	return e
 }
 
 func (a *SDE) probe(t float64, z0 *tensors.Tensor) error {
@@ -324,31 +415,34 @@ func (a *SDE) Forward(z0 *tensors.Tensor, ts []float64, bm *diffeq.Brownian) (*T
 	}
 	k := a.opts.CheckpointEvery
 	next := 1
-	for n := 0; n+1 < len(g); n++ {
-		h := g[n+1] - g[n]
-		w := dW(bm, z0, g[n], g[n+1])
+	for n := 0; n+1 < len(g); {
+		e := n + 1
 		if state != nil {
-			out, err := a.revStep.Exec(append([]any{scalar(z0, g[n]), scalar(z0, h), w}, anys(state)...)...)
+			h := g[n+1] - g[n]
+			out, err := a.revStep.Exec(append([]any{scalar(z0, g[n]), scalar(z0, h), dW(bm, z0, g[n], g[n+1])}, anys(state)...)...)
 			if err != nil {
 				return nil, fmt.Errorf("adjoint.SDE.Forward: step at t=%g: %w", g[n], err)
 			}
 			state, z = out, out[0]
 		} else {
-			out, err := a.fwd.Exec(scalar(z0, g[n]), scalar(z0, h), w, z)
+			e = a.nextBoundary(n, save[next])
+			tsv, hsv := stepInputs(z0, g[n:e+1])
+			out, err := a.fwd.Exec(tsv, hsv, increments(bm, z0, g[n:e+1]), z)
 			if err != nil {
-				return nil, fmt.Errorf("adjoint.SDE.Forward: step at t=%g: %w", g[n], err)
+				return nil, fmt.Errorf("adjoint.SDE.Forward: steps from t=%g: %w", g[n], err)
 			}
 			z = out[0]
-			if k > 0 && (n+1)%k == 0 {
-				tr.sde.ckpt[n+1] = z
+			if k > 0 && e%k == 0 {
+				tr.sde.ckpt[e] = z
 			}
 		}
-		tr.NFE += diffeq.SDENFEPerStep(a.method)
-		tr.Steps++
-		if n+1 == save[next] {
+		tr.NFE += (e - n) * diffeq.SDENFEPerStep(a.method)
+		tr.Steps += e - n
+		if e == save[next] {
 			tr.Ys = append(tr.Ys, z)
 			next++
 		}
+		n = e
 	}
 	if v := vec(z); firstNonFinite(v) >= 0 {
 		return nil, fmt.Errorf("adjoint.SDE.Forward: the solution became non-finite by t=%g", g[len(g)-1])
@@ -385,17 +479,30 @@ func (a *SDE) Backward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Gradients, err
 		state = append(state, tensors.FromShape(shapes.Make(dtype, v.Shape().Dimensions...)))
 	}
 	nfe := 0
-	for n := last; n > 0; n-- {
-		w := dW(tr.sde.bm, z0, g[n], g[n-1])
-		out, err := a.bwd.Exec(append([]any{scalar(z0, g[n]), scalar(z0, g[n-1]-g[n]), w}, anys(state)...)...)
-		if err != nil {
-			return nil, fmt.Errorf("adjoint.SDE.Backward: step from t=%g: %w", g[n], err)
+	nextSave := len(tr.save) - 2 // the save time the backward pass reaches next
+	for n := last; n > 0; {
+		// The chunk runs back from n to s: the forward chunk [s, n] read backwards.
+		s := n - 1
+		for s > tr.save[nextSave] && n-s < a.chunk {
+			if k := a.opts.CheckpointEvery; k > 0 && s%k == 0 {
+				break
+			}
+			s--
 		}
-		nfe += diffeq.SDENFEPerStep(a.method)
+		times := make([]float64, 0, n-s+1)
+		for j := n; j >= s; j-- {
+			times = append(times, g[j])
+		}
+		tsv, hsv := stepInputs(z0, times)
+		out, err := a.bwd.Exec(append([]any{tsv, hsv, increments(tr.sde.bm, z0, times)}, anys(state)...)...)
+		if err != nil {
+			return nil, fmt.Errorf("adjoint.SDE.Backward: steps from t=%g: %w", g[n], err)
+		}
+		nfe += (n - s) * diffeq.SDENFEPerStep(a.method)
 		state = out
-		if i, ok := saveAt[n-1]; ok {
+		if i, ok := saveAt[s]; ok {
 			// Checked once per save interval: every check copies to the host.
-			if err := checkAdjoint(state[1:], g[n-1], tr.Ts[i+1]); err != nil {
+			if err := checkAdjoint(state[1:], g[s], tr.Ts[i+1]); err != nil {
 				return nil, err
 			}
 			state[0] = tr.Ys[i]
@@ -404,9 +511,11 @@ func (a *SDE) Backward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Gradients, err
 				addInto(v, dLdYs[i])
 				state[1] = diffeq.FromFloat64s(dtype, v, batch, d)
 			}
-		} else if c, ok := tr.sde.ckpt[n-1]; ok {
+			nextSave--
+		} else if c, ok := tr.sde.ckpt[s]; ok {
 			state[0] = c
 		}
+		n = s
 	}
 	return &Gradients{Z0: state[1], Vars: a.params, Params: state[2:], NFE: nfe}, nil
 }

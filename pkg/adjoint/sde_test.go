@@ -289,3 +289,82 @@ func TestSDEForwardMatchesDiffeqSolver(t *testing.T) {
 		}
 	}
 }
+
+// With additive noise, the Euler–Maruyama stochastic adjoint's gradients
+// converge to backprop through the same Euler–Maruyama solve as dt → 0
+// (first order: the error falls about 2x per halving of dt), on a
+// Stratonovich- and an Ito-declared SDE alike; diagonal noise is refused.
+func TestSDEAdjointEulerAdditive(t *testing.T) {
+	additive := func(typ diffeq.SDEType) diffeq.SDE {
+		s := testSDE(typ)
+		s.Noise = diffeq.Additive
+		s.Diffusion = func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+			c := ctx.In("diffusion").VariableWithValue("c", tensorOf([]float64{0.3, 0.5}, 1, 2)).ValueGraph(z.Graph())
+			return graph.BroadcastToShape(graph.Add(c, graph.MulScalar(graph.Sin(t), 0.1)), z.Shape())
+		}
+		return s
+	}
+	if _, err := adjoint.NewSDE(backend.Shared(), nil, testSDE(diffeq.Ito), adjoint.SDEOptions{Method: diffeq.EulerMaruyama, Dt: 0.1}); err == nil {
+		t.Errorf("NewSDE accepted Euler–Maruyama with diagonal noise")
+	}
+	for _, typ := range []diffeq.SDEType{diffeq.Ito, diffeq.Stratonovich} {
+		t.Run(string(typ), func(t *testing.T) {
+			bm, err := diffeq.NewBrownian(3, 0, 1, 1.0/512, 3, 2, dtypes.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errs []float64
+			for k := 5; k <= 9; k++ {
+				ctx := context.New()
+				dt := math.Pow(2, -float64(k))
+				adj, vars := sdeAdjoint(t, ctx, additive(typ), adjoint.SDEOptions{Method: diffeq.EulerMaruyama, Dt: dt}, bm)
+				if len(vars) != 5 {
+					t.Fatalf("got %d variables, want 5", len(vars))
+				}
+				ito := additive(diffeq.Ito)
+				dir := sdeDirect(t, ctx, ito, diffeq.EulerMaruyama, dt, bm, vars)
+				errs = append(errs, relErr(adj, dir))
+				t.Logf("dt=2^-%d: relative error adjoint vs direct %.3g", k, errs[len(errs)-1])
+			}
+			for i := 1; i < len(errs); i++ {
+				if !(errs[i] < 0.6*errs[i-1]) {
+					t.Errorf("error did not fall by ≥ 40%% from dt=2^-%d to 2^-%d: %.3g → %.3g", i+4, i+5, errs[i-1], errs[i])
+				}
+			}
+			if !(errs[len(errs)-1] < 2e-3) {
+				t.Errorf("relative error at dt=2^-9 is %.3g", errs[len(errs)-1])
+			}
+		})
+	}
+}
+
+// Chunked executable calls (SDEOptions.Chunk) give the per-step results:
+// chunks of 3 and 5 steps that do not divide the save intervals (8 steps)
+// nor the checkpoints (every 6), for the stochastic adjoint's methods.
+func TestSDEAdjointChunks(t *testing.T) {
+	bm, err := diffeq.NewBrownian(21, 0, 1, 1.0/32, 3, 2, dtypes.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	additive := testSDE(diffeq.Ito)
+	additive.Noise = diffeq.Additive
+	additive.Diffusion = func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+		c := ctx.In("diffusion").VariableWithValue("c", tensorOf([]float64{0.3, 0.5}, 1, 2)).ValueGraph(z.Graph())
+		return graph.BroadcastToShape(c, z.Shape())
+	}
+	for _, c := range []struct {
+		m diffeq.Method
+		s diffeq.SDE
+	}{{diffeq.Heun, testSDE(diffeq.Ito)}, {diffeq.SDEMidpoint, testSDE(diffeq.Stratonovich)}, {diffeq.EulerMaruyama, additive}} {
+		for _, ck := range []int{0, 6} {
+			ctx := context.New()
+			ref, _ := sdeAdjoint(t, ctx, c.s, adjoint.SDEOptions{Method: c.m, Dt: 1.0 / 32, CheckpointEvery: ck, Chunk: 1}, bm)
+			for _, chunk := range []int{0, 3, 5, 100} { // 0: DefaultSDEChunk
+				got, _ := sdeAdjoint(t, ctx, c.s, adjoint.SDEOptions{Method: c.m, Dt: 1.0 / 32, CheckpointEvery: ck, Chunk: chunk}, bm)
+				if e := relErr(got, ref); !(e < 1e-13) {
+					t.Errorf("%s, checkpoints %d, chunk %d: gradients differ from one step per call by %.3g", c.m, ck, chunk, e)
+				}
+			}
+		}
+	}
+}

@@ -166,7 +166,7 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 		if cfg.Method == Reversible {
 			method = diffeq.ReversibleHeun
 		}
-		t.sde, err = NewSDE(b, dyn, *m.SDE, SDEOptions{Method: method, Dt: cfg.Solver.Dt, CheckpointEvery: cfg.CheckpointEvery})
+		t.sde, err = NewSDE(b, dyn, *m.SDE, SDEOptions{Method: method, Dt: cfg.Solver.Dt, CheckpointEvery: cfg.CheckpointEvery, Chunk: cfg.Solver.Chunk})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("adjoint.NewTrainer: %w", err)

@@ -3,6 +3,7 @@ package latentsde
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -29,8 +30,11 @@ import (
 // The trainer's inputs are [X, Mask, eps0, klWeight]: X and Mask
 // (batch, len(obsTs), DataDim), eps0 (batch, LatentDim) standard normal for
 // z0 ~ q(z0), klWeight a scalar. The loss is the negative weighted ELBO.
-// The adjoint converts the Ito SDE to Stratonovich and solves it with Heun,
-// so the path term is integrated with Heun's (trapezoidal) rule.
+// The adjoint converts the Ito SDE to Stratonovich and solves it with Heun
+// by default, so the path term is integrated with Heun's (trapezoidal)
+// rule. With an OUPrior the noise is declared additive (the diffusion is
+// the constant σ), so the adjoint's Euler–Maruyama method applies too: the
+// left-point rule of the direct Trainer.
 func (m *Model) AdjointModel(obsTs []float64) adjoint.Model {
 	ts := append([]float64(nil), obsTs...)
 	d, cd := m.cfg.LatentDim, m.cfg.ContextDim
@@ -62,6 +66,11 @@ func (m *Model) AdjointModel(obsTs []float64) adjoint.Model {
 		},
 		Noise: diffeq.Diagonal, Type: diffeq.Ito,
 	}
+	if m.cfg.OUPrior != nil {
+		// The diffusion is the constant σ: additive noise, which the
+		// adjoint can also solve with Euler–Maruyama.
+		sde.Noise = diffeq.Additive
+	}
 	return adjoint.Model{
 		Encode: func(ctx *context.Context, in []*Node) (*Node, []*Node) {
 			obs := Observations{X: in[0], Mask: in[1], Ts: ts}
@@ -87,6 +96,9 @@ func (m *Model) AdjointModel(obsTs []float64) adjoint.Model {
 			_, logqp, _ := parts(zs[len(zs)-1])
 			return ELBO(ll, graph.Add(extras[0], logqp), in[3]).Loss
 		},
+		// X, Mask and eps0 are batched; the KL weight is shared. The loss
+		// is a batch mean, as TrainerConfig.Shards requires.
+		BatchAxes: []int{0, 0, 0, -1},
 	}
 }
 
@@ -115,24 +127,48 @@ func adjointInputs(data Data, c Config, dt dtypes.DType, w float64, seed, step u
 
 // BenchmarkStep returns a function that takes one Adam training step of the
 // BenchmarkConfig model on BenchmarkData(batch) with the given gradient
-// method: adjoint.Direct uses this package's Trainer (Euler–Maruyama
-// unrolled in one graph, backprop through it); adjoint.Adjoint and
-// adjoint.Reversible use adjoint.Trainer on AdjointModel (Heun or reversible
-// Heun, same dt).
+// method: adjoint.Direct uses this package's Trainer (backprop through the
+// Euler–Maruyama solve, with the Chunk and Shards of BenchmarkSplit);
+// adjoint.Adjoint uses adjoint.Trainer on AdjointModel with the stochastic
+// adjoint solved by Euler–Maruyama forward and backward (the OU prior's
+// noise is additive), as torchsde's example does (Euler forward, an Ito
+// adjoint with one drift evaluation per step backward); adjoint.Reversible
+// uses reversible Heun. Same dt throughout.
 func BenchmarkStep(b backends.Backend, method adjoint.Method, batch int) (func() error, error) {
+	chunk, shards := BenchmarkSplit(b)
+	return benchmarkStep(b, method, batch, TrainConfig{Chunk: chunk, Shards: shards}, diffeq.EulerMaruyama)
+}
+
+// BenchmarkSplit returns the TrainConfig.Chunk and Shards that BenchmarkStep
+// uses on backend b (the adjoint trainer takes the same Shards): on the
+// pure-Go backend the whole solve unrolled in one graph and the batch split
+// in as many shards as CPUs (its executables keep about one core busy); on
+// others (XLA, which uses every core by itself) one shard and chunks of 10
+// steps, whose compilation takes seconds where the unrolled graph's took
+// minutes.
+func BenchmarkSplit(b backends.Backend) (chunk, shards int) {
+	if isEmbedded(b) {
+		return 0, runtime.GOMAXPROCS(0)
+	}
+	return 10, 1
+}
+
+// benchmarkStep is BenchmarkStep with the direct trainer's Chunk and Shards
+// taken from split and the adjoint's solver method.
+func benchmarkStep(b backends.Backend, method adjoint.Method, batch int, split TrainConfig, adjMethod diffeq.Method) (func() error, error) {
 	m, err := New(BenchmarkConfig())
 	if err != nil {
 		return nil, err
 	}
 	data := BenchmarkData(batch)
 	if method == adjoint.Direct {
-		tr, err := NewTrainer(b, nil, m, TrainConfig{LearningRate: 1e-2, Schedule: LinearWarmup{Max: 1, Steps: 100}})
+		tr, err := NewTrainer(b, nil, m, TrainConfig{LearningRate: 1e-2, Schedule: LinearWarmup{Max: 1, Steps: 100}, Chunk: split.Chunk, Shards: split.Shards})
 		if err != nil {
 			return nil, err
 		}
 		return func() error { _, err := tr.Step(data); return err }, nil
 	}
-	tr, err := adjoint.NewTrainer(b, nil, m.AdjointModel(data.Ts), adjoint.TrainerConfig{Method: method, Solver: diffeq.Options{Dt: m.cfg.Dt}})
+	tr, err := adjoint.NewTrainer(b, nil, m.AdjointModel(data.Ts), adjoint.TrainerConfig{Method: method, Solver: diffeq.Options{Dt: m.cfg.Dt, Method: adjMethod}, Shards: split.Shards})
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,18 @@ type TrainConfig struct {
 	LearningRate float64    // Adam's learning rate (default 1e-3)
 	Schedule     KLSchedule // KL weight per step (default LinearWarmup{Max: 1, Steps: 100})
 	Seed         uint64     // noise seed; step s uses a stream derived from (Seed, s)
+	// Chunk, if > 0, runs the solve in executable calls of at most Chunk
+	// steps and computes the gradient chunk by chunk backwards, recomputing
+	// each chunk (checkpointed backprop: the same gradients as the unrolled
+	// graph). 0 unrolls the whole solve and its gradient in one graph, whose
+	// compilation on XLA grows quickly with the number of steps.
+	Chunk int
+	// Shards, if > 1, splits the batch into that many row blocks whose
+	// gradients are computed concurrently (one goroutine and one set of
+	// executables each) and combined: the same gradients, on the same
+	// noise, as one batch. It helps the pure-Go backend, whose executables
+	// keep about one core busy; XLA uses every core by itself.
+	Shards int
 }
 
 // StepStats are one training step's figures (batch means).
@@ -89,6 +101,13 @@ type Trainer struct {
 	opt     optimizers.Interface
 	train   *context.Exec // built for trainTs
 	trainTs []float64
+	// With Chunk > 0 or Shards > 1: one gradient engine per shard, for
+	// engTs, and the optimizer update applied to their combined gradients.
+	engines []*shardEngine
+	engTs   []float64
+	engWarm bool // the engines' graphs are built
+	update  *context.Exec
+	updVars []*context.Variable
 	step    int
 }
 
@@ -106,6 +125,9 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m *Model, cfg TrainCon
 	}
 	if cfg.Schedule == nil {
 		cfg.Schedule = LinearWarmup{Max: 1, Steps: 100}
+	}
+	if cfg.Chunk < 0 || cfg.Shards < 0 {
+		return nil, fmt.Errorf("latentsde.NewTrainer: Chunk and Shards must be ≥ 0, got %d and %d", cfg.Chunk, cfg.Shards)
 	}
 	if ctx == nil {
 		ctx = context.New()
@@ -166,22 +188,28 @@ func equalFloats(a, b []float64) bool {
 // noise returns the z0 draws (batch, d) and the Brownian increments
 // (steps, batch, d) over grid for stream (seed, key).
 func (t *Trainer) noise(key uint64, batch int, grid []float64) (eps0, dW *tensors.Tensor) {
+	e, w := t.noiseValues(key, batch, grid)
+	d, dt := t.model.cfg.LatentDim, t.model.cfg.DType
+	return diffeq.FromFloat64s(dt, e, batch, d), diffeq.FromFloat64s(dt, w, len(grid)-1, batch, d)
+}
+
+// noiseValues returns noise's values, flat.
+func (t *Trainer) noiseValues(key uint64, batch int, grid []float64) (e, w []float64) {
 	d := t.model.cfg.LatentDim
 	r := rand.New(rand.NewPCG(t.cfg.Seed, key))
-	e := make([]float64, batch*d)
+	e = make([]float64, batch*d)
 	for i := range e {
 		e[i] = r.NormFloat64()
 	}
 	steps := len(grid) - 1
-	w := make([]float64, steps*batch*d)
+	w = make([]float64, steps*batch*d)
 	for k := 0; k < steps; k++ {
 		s := math.Sqrt(grid[k+1] - grid[k])
 		for i := k * batch * d; i < (k+1)*batch*d; i++ {
 			w[i] = s * r.NormFloat64()
 		}
 	}
-	dt := t.model.cfg.DType
-	return diffeq.FromFloat64s(dt, e, batch, d), diffeq.FromFloat64s(dt, w, steps, batch, d)
+	return e, w
 }
 
 // onesLike returns a tensor of ones shaped like x with dtype.
@@ -201,6 +229,9 @@ func (t *Trainer) Step(data Data) (StepStats, error) {
 		return StepStats{}, fmt.Errorf("latentsde.Trainer.Step: %w", err)
 	}
 	start := time.Now()
+	if t.cfg.Chunk > 0 || t.cfg.Shards > 1 {
+		return t.splitStep(data, start)
+	}
 	exec, err := t.trainExec(data.Ts)
 	if err != nil {
 		return StepStats{}, fmt.Errorf("latentsde.Trainer.Step: %w", err)
