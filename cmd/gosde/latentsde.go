@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -69,6 +70,8 @@ func runLatentSDE(args []string) error {
 	saveEvery := fs.Int("save-every", 50, "checkpoint every this many steps")
 	samples := fs.Int("samples", 1000, "prior samples for the moment comparison")
 	seed := fs.Uint64("seed", 1, "random seed (data and noise)")
+	chunk := fs.Int("chunk", -1, "solver steps per executable call, recomputed in the backward pass (0: the whole solve in one graph; default: 10 on XLA, whose compile time grows with the graph, 0 on the pure-Go backend)")
+	shards := fs.Int("shards", 0, "row blocks of the batch trained concurrently (0: one per CPU on the pure-Go backend, 1 on XLA)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,7 +103,20 @@ func runLatentSDE(args []string) error {
 	if err := ctx.SetRNGStateFromSeed(int64(*seed)); err != nil {
 		return err
 	}
-	tr, err := latentsde.NewTrainer(b, ctx, model, latentsde.TrainConfig{LearningRate: *lr, Schedule: sched, Seed: *seed})
+	embedded := strings.Contains(b.Name(), "(go)")
+	if *chunk < 0 {
+		*chunk = 10
+		if embedded {
+			*chunk = 0
+		}
+	}
+	if *shards == 0 {
+		*shards = 1
+		if embedded {
+			*shards = runtime.NumCPU()
+		}
+	}
+	tr, err := latentsde.NewTrainer(b, ctx, model, latentsde.TrainConfig{LearningRate: *lr, Schedule: sched, Seed: *seed, Chunk: *chunk, Shards: *shards})
 	if err != nil {
 		return err
 	}
