@@ -48,7 +48,7 @@ func Rows() []Row {
 			AnchorName: "torchsde", Anchor: 1.97, Target: 4,
 			Run: func(b backends.Backend, o Options) (*Result, error) { return LatentSDE(b, adjoint.Direct, o) }},
 		{Name: "latsdeadj", Work: "latent SDE training step (adjoint)", Unit: "it/s",
-			Setting:    "as latsde, stochastic adjoint (Heun, same dt)",
+			Setting:    "as latsde, stochastic adjoint (Euler–Maruyama on the additive-noise OU prior, same dt)",
 			AnchorName: "torchsde", Anchor: 1.07, Target: 2,
 			Run: func(b backends.Backend, o Options) (*Result, error) { return LatentSDE(b, adjoint.Adjoint, o) }},
 		{Name: "latode", Work: "latent ODE training step (direct)", Unit: "it/s",
@@ -62,11 +62,11 @@ func Rows() []Row {
 		{Name: "mnist", Work: "ODE-Net MNIST training (direct)", Unit: "images/s",
 			Setting:    "batch 128, Dopri5 tol 1e-3",
 			AnchorName: "torchdiffeq", Anchor: 241, Target: 241,
-			Unavailable: "pkg/odenet has no training-step builder with an adaptive Dopri5 (its Dopri5 takes fixed steps) and no adjoint"},
+			Run: func(b backends.Backend, o Options) (*Result, error) { return MNISTTrain(b, adjoint.Direct, o) }},
 		{Name: "mnistadj", Work: "ODE-Net MNIST training (adjoint)", Unit: "images/s",
 			Setting:    "batch 128, Dopri5 tol 1e-3, adjoint",
 			AnchorName: "torchdiffeq", Anchor: 172, Target: 172,
-			Unavailable: "pkg/odenet has no training-step builder with an adaptive Dopri5 (its Dopri5 takes fixed steps) and no adjoint"},
+			Run: func(b backends.Backend, o Options) (*Result, error) { return MNISTTrain(b, adjoint.Adjoint, o) }},
 		{Name: "oukl", Work: "OU KL check", Unit: "s",
 			Setting:    "reference OU pair, 4096 paths, Euler–Maruyama dt 1e-3, t∈[0,1], 100 save times, KL path term as an extra state, float32 (torch's default)",
 			AnchorName: "torchsde", Anchor: 0.66, Target: 0.2,
@@ -244,21 +244,28 @@ func LatentSDE(b backends.Backend, method adjoint.Method, o Options) (*Result, e
 	return r, nil
 }
 
-// LatentODE measures a training step of torchdiffeq's
+// LatentODE measures training steps of torchdiffeq's
 // examples/latent_ode.py setting (spirals.BenchConfig) with the given
-// gradient method through spirals.BenchStep: each repeat sets the model up,
-// takes one untimed step (compilation) and times one step. Value: it/s;
-// NFE: forward + backward evaluations of the last timed step.
+// gradient method through spirals.BenchStepper, with Options.Shards
+// data-parallel shards (default: one per CPU on the pure-Go backend, see
+// adjoint.TrainerConfig.Shards): the model is set up once,
+// Warmup runs compile the graphs, and each timed run takes
+// LatentODEStepsPerRun steps. Value: it/s; NFE: forward + backward
+// evaluations of the last step.
 func LatentODE(b backends.Backend, method adjoint.Method, o Options) (*Result, error) {
-	o = o.withDefaults()
-	var nfe diffeq.NFE
-	var vals []float64
-	var m measurement
-	// BenchStep does its own warm-up, so measure runs it without one.
-	m, err := measure(Options{Repeats: o.Repeats, Warmup: -1}, 0, func() error {
-		v, n, err := spirals.BenchStep(b, spirals.BenchConfig(method), 1)
-		vals, nfe = append(vals, v), n
-		return err
+	cfg := spirals.BenchConfig(method)
+	cfg.Solver.Shards = o.shardsFor(b)
+	step, nfeOf, err := spirals.BenchStepper(b, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bench.LatentODE: %w", err)
+	}
+	m, err := measure(o, LatentODEStepsPerRun, func() error {
+		for range LatentODEStepsPerRun {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench.LatentODE: %w", err)
@@ -268,12 +275,17 @@ func LatentODE(b backends.Backend, method adjoint.Method, o Options) (*Result, e
 		name = "latodeadj"
 	}
 	r := newResult(name, b)
-	m.vals = vals
 	m.fill(r)
+	nfe := nfeOf()
 	r.NFE = nfe.Forward + nfe.Backward
-	r.Note = fmt.Sprintf("gradients: %s; NFE forward %d, backward %d; CPU and peak memory include each repeat's set-up", method, nfe.Forward, nfe.Backward)
+	r.Note = fmt.Sprintf("gradients: %s; NFE forward %d, backward %d (last step, largest over %d shard(s)); %d steps per timed run",
+		method, nfe.Forward, nfe.Backward, max(cfg.Solver.Shards, 1), LatentODEStepsPerRun)
 	return r, nil
 }
+
+// LatentODEStepsPerRun is the number of training steps in each timed run of
+// the latent ODE rows.
+const LatentODEStepsPerRun = 5
 
 // Select returns the rows named in a comma-separated list ("" or "all":
 // every row).

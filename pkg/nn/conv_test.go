@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gosde/gosde/pkg/backend"
 )
 
@@ -128,4 +129,75 @@ func ExampleConv2DWith() {
 	}, img, ones)
 	fmt.Println(y.Value())
 	// Output: [[12 16] [24 28]]
+}
+
+// TestConv2DBias checks the layer's bias: y = Conv2DWith(x, weights) + bias,
+// and dL/dbias[o] = Σ R[…, o] for L = Σ y·R.
+func TestConv2DBias(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	xs, rs := randSlice(r, 2*4*4*3), randSlice(r, 2*2*2*5)
+	ctx := context.New()
+	e := context.MustNewExec(backend.MustNew(), ctx, func(ctx *context.Context, x, rr *graph.Node) []*graph.Node {
+		y := Conv2D(ctx.In("conv"), x, 5, 4, 2, 1, true)
+		w := ctx.In("conv").GetVariable("weights").ValueGraph(x.Graph())
+		b := ctx.In("conv").GetVariable("biases").ValueGraph(x.Graph())
+		ref := graph.Add(Conv2DWith(x, w, 2, 1), graph.Reshape(b, 1, 1, 1, 5))
+		g := graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rr)), b)
+		return []*graph.Node{y, ref, g[0]}
+	})
+	out := e.MustExec(tensors.FromFlatDataAndDimensions(xs, 2, 4, 4, 3), tensors.FromFlatDataAndDimensions(rs, 2, 2, 2, 5))
+	y, ref := tensors.MustCopyFlatData[float64](out[0]), tensors.MustCopyFlatData[float64](out[1])
+	for i := range y {
+		if math.Abs(y[i]-ref[i]) > 1e-12 {
+			t.Fatalf("y[%d] = %g, conv + bias %g", i, y[i], ref[i])
+		}
+	}
+	db := tensors.MustCopyFlatData[float64](out[2])
+	for o := range db {
+		var want float64
+		for i := o; i < len(rs); i += 5 {
+			want += rs[i]
+		}
+		if math.Abs(db[o]-want) > 1e-12 {
+			t.Fatalf("dL/dbias[%d] = %g, want %g", o, db[o], want)
+		}
+	}
+}
+
+// TestConcatConv2D compares ConcatConv2D (time channel folded into a bias
+// map) with Conv2DWith on x with a channel of t appended, plus the bias:
+// values and the gradients with respect to x, t, weights and biases (the
+// latter through Conv2DWith's gradient, checked against finite differences
+// above).
+func TestConcatConv2D(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for ci, c := range []struct{ kernel, stride, pad int }{{3, 1, 1}, {4, 2, 1}, {3, 1, 0}} {
+		xs, rs := randSlice(r, 2*6*6*3), randSlice(r, 2*6*6*4)
+		ctx := context.New()
+		e := context.MustNewExec(backend.MustNew(), ctx, func(ctx *context.Context, x, tt, rr *graph.Node) []*graph.Node {
+			y := ConcatConv2D(ctx.In("conv"), tt, x, 4, c.kernel, c.stride, c.pad, true)
+			w := ctx.In("conv").GetVariable("weights").ValueGraph(x.Graph())
+			b := ctx.In("conv").GetVariable("biases").ValueGraph(x.Graph())
+			tc := graph.BroadcastToDims(graph.Reshape(tt), 2, 6, 6, 1)
+			ref := graph.Add(Conv2DWith(graph.Concatenate([]*graph.Node{x, tc}, 3), w, c.stride, c.pad), graph.Reshape(b, 1, 1, 1, 4))
+			rr = graph.Slice(rr, graph.AxisRange(), graph.AxisRange(0, y.Shape().Dim(1)), graph.AxisRange(0, y.Shape().Dim(2)), graph.AxisRange())
+			g := graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rr)), x, tt, w, b)
+			gr := graph.Gradient(graph.ReduceAllSum(graph.Mul(ref, rr)), x, tt, w, b)
+			return append(append([]*graph.Node{y, ref}, g...), gr...)
+		})
+		out := e.MustExec(tensors.FromFlatDataAndDimensions(xs, 2, 6, 6, 3), 0.7, tensors.FromFlatDataAndDimensions(rs, 2, 6, 6, 4))
+		names := []string{"y", "dx", "dt", "dweights", "dbiases"}
+		for k, name := range names {
+			i, j := 2+k-1, 2+len(names)-1+k-1
+			if k == 0 {
+				i, j = 0, 1
+			}
+			got, want := tensors.MustCopyFlatData[float64](out[i]), tensors.MustCopyFlatData[float64](out[j])
+			for q := range want {
+				if math.Abs(got[q]-want[q]) > 1e-10*(1+math.Abs(want[q])) {
+					t.Fatalf("case %d: %s[%d] = %g, with the channel concatenated %g", ci, name, q, got[q], want[q])
+				}
+			}
+		}
+	}
 }

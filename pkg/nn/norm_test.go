@@ -120,3 +120,102 @@ func TestGroupNormGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestRectifiedLinear checks max(x, 0) and its gradient R·[x > 0] for
+// L = Σ RectifiedLinear(x)·R.
+func TestRectifiedLinear(t *testing.T) {
+	x := []float64{-2, -0.5, 0.25, 3, -1e-3, 7}
+	rr := []float64{1, 2, 3, 4, 5, 6}
+	out := graph.MustExecOnceN(backend.MustNew(), func(x, rr *graph.Node) []*graph.Node {
+		y := RectifiedLinear(x)
+		return []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rr)), x)[0]}
+	}, x, rr)
+	y, g := tensors.MustCopyFlatData[float64](out[0]), tensors.MustCopyFlatData[float64](out[1])
+	for i, v := range x {
+		want, wantG := 0.0, 0.0
+		if v > 0 {
+			want, wantG = v, rr[i]
+		}
+		if y[i] != want || g[i] != wantG {
+			t.Fatalf("x=%g: y %g, gradient %g; want %g, %g", v, y[i], g[i], want, wantG)
+		}
+	}
+}
+
+// TestGroupNormTwoGradients takes two gradients of one GroupNorm node in one
+// graph (as an optimizer and a vector–Jacobian product may): each must equal
+// the gradient taken alone.
+func TestGroupNormTwoGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	x := tensors.FromFlatDataAndDimensions(randSlice(r, 2*3*3*4), 2, 3, 3, 4)
+	r1 := tensors.FromFlatDataAndDimensions(randSlice(r, 2*3*3*4), 2, 3, 3, 4)
+	r2 := tensors.FromFlatDataAndDimensions(randSlice(r, 2*3*3*4), 2, 3, 3, 4)
+	b := backend.MustNew()
+	both := graph.MustExecOnceN(b, func(x, r1, r2 *graph.Node) []*graph.Node {
+		y := GroupNormWith(x, 2, nil, nil)
+		return []*graph.Node{
+			graph.Gradient(graph.ReduceAllSum(graph.Mul(y, r1)), x)[0],
+			graph.Gradient(graph.ReduceAllSum(graph.Mul(y, r2)), x)[0],
+		}
+	}, x, r1, r2)
+	for i, rr := range []*tensors.Tensor{r1, r2} {
+		alone := graph.MustExecOnce(b, func(x, rr *graph.Node) *graph.Node {
+			return graph.Gradient(graph.ReduceAllSum(graph.Mul(GroupNormWith(x, 2, nil, nil), rr)), x)[0]
+		}, x, rr)
+		got, want := tensors.MustCopyFlatData[float64](both[i]), tensors.MustCopyFlatData[float64](alone)
+		for k := range want {
+			if math.Abs(got[k]-want[k]) > 1e-12 {
+				t.Fatalf("gradient %d, element %d: %g in one graph, %g alone", i, k, got[k], want[k])
+			}
+		}
+	}
+}
+
+// TestGroupNormManyPositions covers the reduction path for many positions
+// (s·c > maxIndicatorRows): values against the formula, and a few elements
+// of the gradient against central finite differences.
+func TestGroupNormManyPositions(t *testing.T) {
+	const b, s, c, groups = 2, 33000, 2, 1
+	r := rand.New(rand.NewPCG(15, 16))
+	x, rr := randSlice(r, b*s*c), randSlice(r, b*s*c)
+	be := backend.MustNew()
+	xT := func() *tensors.Tensor { return tensors.FromFlatDataAndDimensions(x, b, s, c) }
+	rT := tensors.FromFlatDataAndDimensions(rr, b, s, c)
+	loss := graph.MustNewExec(be, func(x, rr *graph.Node) *graph.Node {
+		return graph.ReduceAllSum(graph.Mul(GroupNormWith(x, groups, nil, nil), rr))
+	})
+	out := graph.MustExecOnceN(be, func(x, rr *graph.Node) []*graph.Node {
+		y := GroupNormWith(x, groups, nil, nil)
+		return []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rr)), x)[0]}
+	}, xT(), rT)
+	y, g := tensors.MustCopyFlatData[float64](out[0]), tensors.MustCopyFlatData[float64](out[1])
+	for n := 0; n < b; n++ {
+		vals := x[n*s*c : (n+1)*s*c]
+		var mean, v float64
+		for _, u := range vals {
+			mean += u
+		}
+		mean /= float64(len(vals))
+		for _, u := range vals {
+			v += (u - mean) * (u - mean)
+		}
+		v /= float64(len(vals))
+		for i, u := range vals {
+			want := (u - mean) / math.Sqrt(v+GroupNormEpsilon)
+			if math.Abs(y[n*s*c+i]-want) > 1e-10 {
+				t.Fatalf("y[%d] = %g, want %g", n*s*c+i, y[n*s*c+i], want)
+			}
+		}
+	}
+	for _, k := range []int{0, 17, s*c - 1, s * c, 2*s*c - 1} {
+		old := x[k]
+		x[k] = old + 1e-6
+		up := loss.MustExec(xT(), rT)[0].Value().(float64)
+		x[k] = old - 1e-6
+		down := loss.MustExec(xT(), rT)[0].Value().(float64)
+		x[k] = old
+		if fd := (up - down) / 2e-6; math.Abs(fd-g[k]) > 1e-5*(1+math.Abs(fd)) {
+			t.Fatalf("dL/dx[%d] = %g, finite difference %g", k, g[k], fd)
+		}
+	}
+}

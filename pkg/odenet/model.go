@@ -101,8 +101,8 @@ func Logits(ctx *context.Context, cfg Config, images *graph.Node) *graph.Node {
 	return Head(ctx.In("head"), x)
 }
 
-// relu is max(x, 0).
-func relu(x *graph.Node) *graph.Node { return graph.Max(x, graph.ZerosLike(x)) }
+// relu is max(x, 0) (nn.RectifiedLinear: its gradient is one product).
+func relu(x *graph.Node) *graph.Node { return nn.RectifiedLinear(x) }
 
 // Downsample is the stem: conv 3×3 without padding (1 → 64), norm, ReLU, conv 4×4 stride 2,
 // norm, ReLU, conv 4×4 stride 2; (batch, 28, 28, 1) → (batch, 6, 6, 64).

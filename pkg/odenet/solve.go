@@ -75,6 +75,9 @@ func AdjointModel() adjoint.Model {
 			logits := headLogits(ctx, zs[len(zs)-1])
 			return losses.SparseCategoricalCrossEntropyLogits([]*graph.Node{in[1]}, []*graph.Node{logits})
 		},
+		// Images and labels split by rows for data-parallel shards
+		// (adjoint.TrainerConfig.Shards); the loss is a mean over rows.
+		BatchAxes: []int{0, 0},
 	}
 }
 
