@@ -4,7 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"strings"
 	"time"
+
+	"github.com/gomlx/gomlx/backends"
 
 	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/backend"
@@ -28,6 +32,7 @@ func runMNIST(args []string) error {
 		"direct (backprop through the host-chosen unrolled solve, RK-Net) or adjoint (continuous adjoint, O(1) memory) solve with adjoint.Trainer")
 	rtol := fs.Float64("rtol", 1e-3, "Dopri5 relative tolerance (with --method)")
 	atol := fs.Float64("atol", 1e-3, "Dopri5 absolute tolerance (with --method)")
+	shards := fs.Int("shards", 0, "with --method: row blocks of each batch trained concurrently (0: one per CPU on the pure-Go backend, 1 on XLA)")
 	steps := fs.Int("steps", 2, "solver steps over [0, 1] (ODE-Net)")
 	epochs := fs.Int("epochs", 1, "training epochs")
 	batch := fs.Int("batch", 128, "training batch size (quick runs, --train-limit ≤ 5000: 2)")
@@ -123,7 +128,7 @@ func runMNIST(args []string) error {
 	res, err := odenet.Train(b, cfg, trainSet, testSet, odenet.Options{
 		Epochs: *epochs, Batch: *batch, EvalBatch: *evalBatch, LR: *lr, Optimizer: *opt, Seed: *seed,
 		OutDir: *out, CheckpointEvery: *ckptEvery, Progress: *progress, Log: os.Stdout,
-		Grad: grad, RTol: *rtol, ATol: *atol,
+		Grad: grad, RTol: *rtol, ATol: *atol, Shards: mnistShards(*shards, b),
 	})
 	if err != nil {
 		return err
@@ -138,4 +143,16 @@ func runMNIST(args []string) error {
 		testSet.N, res.EvalSeconds, res.EvalImagesSec, res.TestLoss)
 	fmt.Printf("test accuracy %.2f%%\n", 100*res.TestAccuracy)
 	return nil
+}
+
+// mnistShards returns the --shards value: n if set, else one per CPU on
+// the pure-Go backend and 1 on others (XLA uses every core itself).
+func mnistShards(n int, b backends.Backend) int {
+	if n > 0 {
+		return n
+	}
+	if strings.Contains(b.Name(), "(go)") {
+		return runtime.NumCPU()
+	}
+	return 1
 }

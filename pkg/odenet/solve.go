@@ -114,7 +114,7 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 		return nil, err
 	}
 	tr, err := NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
-		Method: opts.Grad, Solver: solver, Optimizer: newOptimizer(opts), CheckpointEvery: opts.AdjointCheckpointEvery})
+		Method: opts.Grad, Solver: solver, Optimizer: newOptimizer(opts), CheckpointEvery: opts.AdjointCheckpointEvery, Shards: opts.Shards})
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,11 @@ type Options struct {
 	// there (adjoint.TrainerConfig.CheckpointEvery); 0: no stored states
 	// (O(1) memory).
 	AdjointCheckpointEvery int
+	// Shards, with Grad set, splits each batch into that many row blocks
+	// trained concurrently (adjoint.TrainerConfig.Shards; the pure-Go backend
+	// runs one operation at a time, so this is how a step uses several
+	// cores). 0 or 1: none.
+	Shards int
 }
 
 func (o *Options) defaults() error {
