@@ -137,7 +137,8 @@ var fastKernels, fastDot bool
 // folding. Otherwise the variable may list parts to leave out, for
 // measuring each one's effect: "-fold" (Where folding), "-elementwise"
 // (Tanh, Logistic, Exp), "-broadcast" (row-broadcast Add/Mul/Sub), "-dot"
-// (DotGeneral), "-avx" (the AVX2 versions of the kernels).
+// (DotGeneral), "-avx" (the AVX2 and AVX-512 versions of the kernels),
+// "-avx512" (the AVX-512 matrix product only).
 var (
 	speedupsOff = os.Getenv(FastKernelsEnv) == "0"
 	disabled    = parseDisabled(os.Getenv(FastKernelsEnv))
@@ -156,6 +157,9 @@ func parseDisabled(v string) map[string]bool {
 func init() {
 	if disabled["avx"] {
 		hasAVX2FMA = false
+	}
+	if disabled["avx512"] && matmulLevel > matmulLevelBlock6 {
+		matmulLevel = matmulLevelBlock6
 	}
 	if speedupsOff || !simplegoLayoutOK() {
 		return
@@ -384,9 +388,10 @@ func matmulStrided(o, a, b []float32, m, k, n, sai, sap int) {
 	wg.Wait()
 }
 
-// matmulRows is matmulStrided on the calling goroutine: the AVX2 kernel for
-// the leading multiple-of-8 columns when available, scalar loops (four
-// columns at a time) for the rest.
+// matmulRows is matmulStrided on the calling goroutine: the vector kernels
+// (matmulVector: all columns with AVX-512, the leading multiple of 8 with
+// AVX2, the rest as one padded 8-column AVX2 product), scalar loops (four
+// columns at a time) without them.
 func matmulRows(o, a, b []float32, m, k, n, sai, sap int) {
 	j0 := matmulVector(o, a, b, m, k, n, sai, sap)
 	if r := n - j0; r > 0 && hasAVX2FMA && m*k*r >= 1024 {

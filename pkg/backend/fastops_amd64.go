@@ -12,14 +12,79 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func matmulAVX(o, a, b *float32, m, k, n, sai, sap, n8 int)
 
-// matmulVector computes the leading multiple-of-8 columns of o = A·B as
-// matmulAVX does and returns how many it did (0 without AVX2/FMA).
+// matmulBlockAVX is matmulAVX for m a multiple of 6, register-blocked over
+// six rows of o at a time (AVX2 and FMA required; see fastops_amd64.s).
+//
+//go:noescape
+func matmulBlockAVX(o, a, b *float32, m, k, n, sai, sap, n8 int)
+
+// matmulBlock512 sets all n columns of o (m×n) to A·B for m a multiple of
+// 6, register-blocked over six rows and 32 columns with masked edges
+// (AVX-512F required; see fastops_amd64.s).
+//
+//go:noescape
+func matmulBlock512(o, a, b *float32, m, k, n, sai, sap int)
+
+// hasAVX512 reports whether the CPU (and OS) run the AVX-512F kernel.
+var hasAVX512 = cpu.X86.HasAVX512F
+
+// Matrix-product kernels, slowest to fastest: the level matmulVector uses is
+// the fastest the CPU runs (benchmarks lower it to time the others).
+const (
+	matmulLevelRow    = iota // one row of o at a time (matmulAVX)
+	matmulLevelBlock6        // six rows at a time, AVX2 (matmulBlockAVX)
+	matmulLevel512           // six rows at a time, AVX-512 (matmulBlock512)
+)
+
+// matmulLevel is the kernel matmulVector uses.
+var matmulLevel = func() int {
+	if hasAVX512 && hasAVX2FMA {
+		return matmulLevel512
+	}
+	return matmulLevelBlock6
+}()
+
+// matmulVector computes the leading columns of o = A·B and returns how many
+// it did (0 without AVX2/FMA). With AVX-512 and m ≥ 6 it does all n columns:
+// whole blocks of six rows with matmulBlock512 and the last m mod 6 rows
+// through a zero-padded six-row copy of A. Otherwise it does the leading
+// multiple-of-8 columns: whole blocks of six rows with matmulBlockAVX, the
+// remaining rows with matmulAVX.
 func matmulVector(o, a, b []float32, m, k, n, sai, sap int) int {
-	n8 := n &^ 7
-	if !hasAVX2FMA || n8 == 0 || m == 0 || k == 0 || len(o) < m*n || len(b) < k*n || len(a) < (m-1)*sai+(k-1)*sap+1 {
+	if !hasAVX2FMA || n == 0 || m == 0 || k == 0 || len(o) < m*n || len(b) < k*n || len(a) < (m-1)*sai+(k-1)*sap+1 {
 		return 0
 	}
-	matmulAVX(&o[0], &a[0], &b[0], m, k, n, sai, sap, n8)
+	m6 := m - m%6
+	if matmulLevel >= matmulLevel512 && m6 > 0 {
+		matmulBlock512(&o[0], &a[0], &b[0], m6, k, n, sai, sap)
+		if r := m - m6; r > 0 {
+			ap, op := getScratch(6*k), getScratch(6*n)
+			clear(ap[r*k:])
+			for i := range r {
+				for p := range k {
+					ap[i*k+p] = a[(m6+i)*sai+p*sap]
+				}
+			}
+			matmulBlock512(&op[0], &ap[0], &b[0], 6, k, n, k, 1)
+			copy(o[m6*n:m*n], op[:r*n])
+			putScratch(ap)
+			putScratch(op)
+		}
+		return n
+	}
+	n8 := n &^ 7
+	if n8 == 0 {
+		return 0
+	}
+	if matmulLevel < matmulLevelBlock6 {
+		m6 = 0
+	}
+	if m6 > 0 {
+		matmulBlockAVX(&o[0], &a[0], &b[0], m6, k, n, sai, sap, n8)
+	}
+	if m6 < m {
+		matmulAVX(&o[m6*n], &a[m6*sai], &b[0], m-m6, k, n, sai, sap, n8)
+	}
 	return n8
 }
 

@@ -435,3 +435,335 @@ rownext:
 rdone:
 	VZEROUPPER
 	RET
+
+// func matmulBlockAVX(o, a, b *float32, m, k, n, sai, sap, n8 int)
+//
+// matmulAVX for m a multiple of 6, register-blocked: each block of six rows
+// of o is computed 16 columns at a time in twelve accumulators (per p: two
+// loads of B, six broadcasts of A, twelve FMAs), then a last block of 8
+// columns in six. Every element of o is still the sum over p in order. k ≥ 1.
+TEXT ·matmulBlockAVX(SB), NOSPLIT, $0-72
+	MOVQ o+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ m+24(FP), R8
+	MOVQ k+32(FP), R9
+	MOVQ n+40(FP), R11
+	SHLQ $2, R11 // row stride of b and o in bytes
+	MOVQ sai+48(FP), R13
+	SHLQ $2, R13 // bytes between rows of A
+	MOVQ sap+56(FP), R12
+	SHLQ $2, R12 // bytes between columns of A
+
+blkrow:
+	CMPQ R8, $6
+	JLT  blkdone
+	XORQ BX, BX // byte offset of the column block
+
+blk16:
+	MOVQ   n8+64(FP), AX
+	SHLQ   $2, AX
+	LEAQ   64(BX), R10
+	CMPQ   R10, AX
+	JGT    blk8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   SI, AX             // &A(i, p)
+	LEAQ   (SI)(R13*2), R14
+	ADDQ   R13, R14           // &A(i+3, p)
+	LEAQ   (DX)(BX*1), CX     // &B(p, block)
+	MOVQ   R9, R10            // k left
+
+p16:
+	VMOVUPS      (CX), Y12
+	VMOVUPS      32(CX), Y13
+	VBROADCASTSS (AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (AX)(R13*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (AX)(R13*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R14), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R14)(R13*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (R14)(R13*2), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         R12, AX
+	ADDQ         R12, R14
+	ADDQ         R11, CX
+	DECQ         R10
+	JNZ          p16
+	LEAQ         (DI)(BX*1), R10 // &o(i, block)
+	VMOVUPS      Y0, (R10)
+	VMOVUPS      Y1, 32(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y2, (R10)
+	VMOVUPS      Y3, 32(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y4, (R10)
+	VMOVUPS      Y5, 32(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y6, (R10)
+	VMOVUPS      Y7, 32(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y8, (R10)
+	VMOVUPS      Y9, 32(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y10, (R10)
+	VMOVUPS      Y11, 32(R10)
+	ADDQ         $64, BX
+	JMP          blk16
+
+blk8:
+	CMPQ   BX, AX // AX: n8 in bytes
+	JGE    blknext
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ   SI, AX
+	LEAQ   (SI)(R13*2), R14
+	ADDQ   R13, R14
+	LEAQ   (DX)(BX*1), CX
+	MOVQ   R9, R10
+
+p8b:
+	VMOVUPS      (CX), Y12
+	VBROADCASTSS (AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (AX)(R13*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS (AX)(R13*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (R14), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS (R14)(R13*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS (R14)(R13*2), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         R12, AX
+	ADDQ         R12, R14
+	ADDQ         R11, CX
+	DECQ         R10
+	JNZ          p8b
+	LEAQ         (DI)(BX*1), R10
+	VMOVUPS      Y0, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y1, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y2, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y3, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y4, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Y5, (R10)
+	ADDQ         $32, BX
+	MOVQ         n8+64(FP), AX
+	SHLQ         $2, AX
+	JMP          blk8
+
+blknext:
+	LEAQ (R13)(R13*2), R10
+	LEAQ (SI)(R10*2), SI // six rows of A on
+	LEAQ (R11)(R11*2), R10
+	LEAQ (DI)(R10*2), DI // six rows of o on
+	SUBQ $6, R8
+	JMP  blkrow
+
+blkdone:
+	VZEROUPPER
+	RET
+
+// func matmulBlock512(o, a, b *float32, m, k, n, sai, sap int)
+//
+// o (m×n, row stride n) = A·B over all n columns for m a multiple of 6,
+// with A(i, p) = a[i·sai + p·sap] and B (k×n, row stride n), using
+// AVX-512F: each block of six rows of o is computed 32 columns at a time in
+// twelve accumulators (per p: two loads of B, six broadcasts of A, twelve
+// FMAs), the last block of 17 to 31 columns with a masked second half, one of
+// at most 16 columns masked in six accumulators. Masked loads and stores
+// touch nothing past column n. Every element of o is the sum over p in
+// order. k ≥ 1.
+TEXT ·matmulBlock512(SB), NOSPLIT, $0-64
+	MOVQ o+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ m+24(FP), R8
+	MOVQ k+32(FP), R9
+	MOVQ n+40(FP), R11
+	SHLQ $2, R11 // row stride of b and o in bytes
+	MOVQ sai+48(FP), R13
+	SHLQ $2, R13 // bytes between rows of A
+	MOVQ sap+56(FP), R12
+	SHLQ $2, R12 // bytes between columns of A
+
+zrow:
+	CMPQ R8, $6
+	JLT  zdone
+	XORQ BX, BX // byte offset of the column block
+
+zcol:
+	MOVQ R11, AX
+	SUBQ BX, AX
+	JLE  znext
+	SHRQ $2, AX // columns left
+	CMPQ AX, $16
+	JLE  z16
+	LEAQ -16(AX), CX
+	CMPQ CX, $16
+	JLE  zmask
+	MOVQ $16, CX
+
+zmask:
+	MOVL      $1, R10
+	SHLL      CX, R10
+	DECL      R10
+	KMOVW     R10, K2 // columns of the second half
+	VPXORD    Z0, Z0, Z0
+	VMOVAPS   Z0, Z1
+	VMOVAPS   Z0, Z2
+	VMOVAPS   Z0, Z3
+	VMOVAPS   Z0, Z4
+	VMOVAPS   Z0, Z5
+	VMOVAPS   Z0, Z6
+	VMOVAPS   Z0, Z7
+	VMOVAPS   Z0, Z8
+	VMOVAPS   Z0, Z9
+	VMOVAPS   Z0, Z10
+	VMOVAPS   Z0, Z11
+	MOVQ      SI, AX         // &A(i, p)
+	LEAQ      (SI)(R13*2), R14
+	ADDQ      R13, R14       // &A(i+3, p)
+	LEAQ      (DX)(BX*1), CX // &B(p, block)
+	MOVQ      R9, R10        // k left
+
+zp32:
+	VMOVUPS      (CX), Z12
+	VMOVUPS.Z    64(CX), K2, Z13
+	VBROADCASTSS (AX), Z14
+	VFMADD231PS  Z12, Z14, Z0
+	VFMADD231PS  Z13, Z14, Z1
+	VBROADCASTSS (AX)(R13*1), Z15
+	VFMADD231PS  Z12, Z15, Z2
+	VFMADD231PS  Z13, Z15, Z3
+	VBROADCASTSS (AX)(R13*2), Z16
+	VFMADD231PS  Z12, Z16, Z4
+	VFMADD231PS  Z13, Z16, Z5
+	VBROADCASTSS (R14), Z17
+	VFMADD231PS  Z12, Z17, Z6
+	VFMADD231PS  Z13, Z17, Z7
+	VBROADCASTSS (R14)(R13*1), Z18
+	VFMADD231PS  Z12, Z18, Z8
+	VFMADD231PS  Z13, Z18, Z9
+	VBROADCASTSS (R14)(R13*2), Z19
+	VFMADD231PS  Z12, Z19, Z10
+	VFMADD231PS  Z13, Z19, Z11
+	ADDQ         R12, AX
+	ADDQ         R12, R14
+	ADDQ         R11, CX
+	DECQ         R10
+	JNZ          zp32
+	LEAQ         (DI)(BX*1), R10 // &o(i, block)
+	VMOVUPS      Z0, (R10)
+	VMOVUPS      Z1, K2, 64(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z2, (R10)
+	VMOVUPS      Z3, K2, 64(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z4, (R10)
+	VMOVUPS      Z5, K2, 64(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z6, (R10)
+	VMOVUPS      Z7, K2, 64(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z8, (R10)
+	VMOVUPS      Z9, K2, 64(R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z10, (R10)
+	VMOVUPS      Z11, K2, 64(R10)
+	ADDQ         $128, BX
+	JMP          zcol
+
+z16:
+	MOVQ      AX, CX
+	MOVL      $1, R10
+	SHLL      CX, R10
+	DECL      R10
+	KMOVW     R10, K1 // columns of the block
+	VPXORD    Z0, Z0, Z0
+	VMOVAPS   Z0, Z1
+	VMOVAPS   Z0, Z2
+	VMOVAPS   Z0, Z3
+	VMOVAPS   Z0, Z4
+	VMOVAPS   Z0, Z5
+	MOVQ      SI, AX
+	LEAQ      (SI)(R13*2), R14
+	ADDQ      R13, R14
+	LEAQ      (DX)(BX*1), CX
+	MOVQ      R9, R10
+
+zp16:
+	VMOVUPS.Z    (CX), K1, Z12
+	VBROADCASTSS (AX), Z14
+	VFMADD231PS  Z12, Z14, Z0
+	VBROADCASTSS (AX)(R13*1), Z15
+	VFMADD231PS  Z12, Z15, Z1
+	VBROADCASTSS (AX)(R13*2), Z16
+	VFMADD231PS  Z12, Z16, Z2
+	VBROADCASTSS (R14), Z17
+	VFMADD231PS  Z12, Z17, Z3
+	VBROADCASTSS (R14)(R13*1), Z18
+	VFMADD231PS  Z12, Z18, Z4
+	VBROADCASTSS (R14)(R13*2), Z19
+	VFMADD231PS  Z12, Z19, Z5
+	ADDQ         R12, AX
+	ADDQ         R12, R14
+	ADDQ         R11, CX
+	DECQ         R10
+	JNZ          zp16
+	LEAQ         (DI)(BX*1), R10
+	VMOVUPS      Z0, K1, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z1, K1, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z2, K1, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z3, K1, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z4, K1, (R10)
+	ADDQ         R11, R10
+	VMOVUPS      Z5, K1, (R10)
+	ADDQ         $64, BX
+	JMP          zcol
+
+znext:
+	LEAQ (R13)(R13*2), R10
+	LEAQ (SI)(R10*2), SI // six rows of A on
+	LEAQ (R11)(R11*2), R10
+	LEAQ (DI)(R10*2), DI // six rows of o on
+	SUBQ $6, R8
+	JMP  zrow
+
+zdone:
+	VZEROUPPER
+	RET

@@ -16,3 +16,9 @@ func binOpVector(o, x, y []float32, op binOp, yScalar, rev bool) int { return 0 
 
 // rowOpVector does nothing on this architecture.
 func rowOpVector(o, x, r []float32, op binOp, rev bool) bool { return false }
+
+// matmulLevel is the matrix-product kernel in use: the scalar loops only.
+var matmulLevel = 0
+
+// matmulLevelBlock6 names the AVX2 level on amd64 (unused here).
+const matmulLevelBlock6 = 1

@@ -289,7 +289,7 @@ func TestDotGeneral32(t *testing.T) {
 		}
 		return v
 	}
-	for _, sz := range [][3]int{{7, 5, 9}, {16, 8, 64}, {3, 64, 8}, {5, 7, 16}, {1, 1, 1}, {2, 1, 8}, {3, 9, 45}, {4, 200, 200}, {130, 200, 190}, {3, 5, 104}, {200, 512, 1}, {20, 7, 3}} {
+	for _, sz := range [][3]int{{7, 5, 9}, {16, 8, 64}, {3, 64, 8}, {5, 7, 16}, {1, 1, 1}, {2, 1, 8}, {3, 9, 45}, {4, 200, 200}, {130, 200, 190}, {3, 5, 104}, {200, 512, 1}, {20, 7, 3}, {13, 1, 24}, {6, 3, 16}, {17, 29, 40}, {25, 28, 25}, {131, 64, 72}} {
 		m, k, n := sz[0], sz[1], sz[2]
 		a, w := val(m*k, 1), val(k*n, 2)
 		aT, wT := make([]float32, m*k), make([]float32, k*n)
@@ -608,4 +608,111 @@ func TestColumnBroadcastOps(t *testing.T) {
 		colBroadcast(shapes.Make(dtypes.Float32, 4, 1), shapes.Make(dtypes.Float32, 4, 1)) {
 		t.Error("colBroadcast misclassifies (4,1)/(4,3), (1,3)/(4,3) or (4,1)/(4,1)")
 	}
+}
+
+// TestMatmulBlocked checks matmulRows, with each matrix-product kernel the
+// CPU runs (one-row, six-row AVX2, six-row AVX-512), against float64 loops: row counts
+// around multiples of 6, column counts around multiples of 8 and 16, k = 1,
+// A stored by rows and transposed, and large sizes; the error must stay
+// within the float32 bound (k+2)·2⁻²⁴·Σ|a·b| and nothing past o is written.
+func TestMatmulBlocked(t *testing.T) {
+	defer func(v int) { matmulLevel = v }(matmulLevel)
+	val := func(n, seed int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(math.Sin(float64(i*13+seed)) * 1.5)
+		}
+		return v
+	}
+	var sizes [][3]int
+	for _, m := range []int{1, 5, 6, 7, 11, 12, 13, 19} {
+		for _, n := range []int{3, 8, 12, 15, 16, 17, 24, 31, 32, 40, 47} {
+			for _, k := range []int{1, 2, 3, 17} {
+				sizes = append(sizes, [3]int{m, k, n})
+			}
+		}
+	}
+	sizes = append(sizes, [3]int{512, 200, 200}, [3]int{200, 512, 200}, [3]int{1000, 28, 25},
+		[3]int{1000, 20, 20}, [3]int{98, 576, 64}, [3]int{61, 300, 129})
+	for level := range matmulLevel + 1 {
+		matmulLevel = level
+		for _, sz := range sizes {
+			m, k, n := sz[0], sz[1], sz[2]
+			a, b := val(m*k, 1), val(k*n, 2)
+			for _, trans := range []bool{false, true} {
+				sai, sap := k, 1
+				if trans {
+					sai, sap = 1, m
+				}
+				at := make([]float32, m*k)
+				for i := range m {
+					for p := range k {
+						at[i*sai+p*sap] = a[i*k+p]
+					}
+				}
+				buf := make([]float32, m*n+9)
+				for i := range buf {
+					buf[i] = float32(math.NaN())
+				}
+				o := buf[:m*n]
+				matmulRows(o, at, b, m, k, n, sai, sap)
+				for i, v := range buf[m*n:] {
+					if !math.IsNaN(float64(v)) {
+						t.Fatalf("%v trans %v level %d: wrote o[%d] past the end", sz, trans, level, m*n+i)
+					}
+				}
+				for i := range m {
+					for j := range n {
+						var want, scale float64
+						for p := range k {
+							want += float64(a[i*k+p]) * float64(b[p*n+j])
+							scale += math.Abs(float64(a[i*k+p]) * float64(b[p*n+j]))
+						}
+						if d := math.Abs(float64(o[i*n+j]) - want); !(d <= float64(k+2)*0x1p-24*scale+1e-30) {
+							t.Fatalf("%v trans %v level %d [%d,%d]: %g, want %g", sz, trans, level, i, j, o[i*n+j], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// benchMatmul times matmulRows for o (m×n) = A (m×k) · b (k×n), A stored
+// transposed when trans, with each kernel the CPU runs: one-row ("row"),
+// six-row AVX2 ("block6") and six-row AVX-512 ("block512").
+func benchMatmul(b *testing.B, m, k, n int, trans bool) {
+	a, w, o := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	for i := range a {
+		a[i] = float32(i%13) / 13
+	}
+	for i := range w {
+		w[i] = float32(i%7) / 7
+	}
+	sai, sap := k, 1
+	if trans {
+		sai, sap = 1, m
+	}
+	defer func(v int) { matmulLevel = v }(matmulLevel)
+	for level, name := range []string{"row", "block6", "block512"}[:matmulLevel+1] {
+		b.Run(name, func(b *testing.B) {
+			matmulLevel = level
+			for range b.N {
+				matmulRows(o, a, w, m, k, n, sai, sap)
+			}
+			b.ReportMetric(2*float64(m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkMatmulShapes times the products of the latent SDE (512×200·200×200
+// and its weight gradient xᵀ·dy), the latent ODE (1000×28·28×25,
+// 1000×20·20×20) and an im2col convolution of the MNIST ODE-Net
+// (6272×576·576×64) on one goroutine.
+func BenchmarkMatmulShapes(b *testing.B) {
+	b.Run("512x200x200", func(b *testing.B) { benchMatmul(b, 512, 200, 200, false) })
+	b.Run("T200x512x200", func(b *testing.B) { benchMatmul(b, 200, 512, 200, true) })
+	b.Run("1000x28x25", func(b *testing.B) { benchMatmul(b, 1000, 28, 25, false) })
+	b.Run("1000x20x20", func(b *testing.B) { benchMatmul(b, 1000, 20, 20, false) })
+	b.Run("6272x576x64", func(b *testing.B) { benchMatmul(b, 6272, 576, 64, false) })
 }
