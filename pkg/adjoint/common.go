@@ -33,9 +33,15 @@ type Gradients struct {
 	NFE int
 }
 
-// usedTrainable returns the trainable variables of ctx that graph g uses, in
-// ctx.IterVariables order (the order GoMLX optimizers expect).
+// usedTrainable is UsedTrainable.
 func usedTrainable(ctx *context.Context, g *graph.Graph) []*context.Variable {
+	return UsedTrainable(ctx, g)
+}
+
+// UsedTrainable returns the trainable variables of ctx that graph g uses, in
+// ctx.IterVariables order (the order GoMLX optimizers expect): the
+// variables to differentiate in a hand-built gradient graph.
+func UsedTrainable(ctx *context.Context, g *graph.Graph) []*context.Variable {
 	var out []*context.Variable
 	for v := range ctx.IterVariables() {
 		if v.Trainable && v.InUseByGraph(g) {
@@ -45,8 +51,12 @@ func usedTrainable(ctx *context.Context, g *graph.Graph) []*context.Variable {
 	return out
 }
 
-// paramNodes returns the value nodes of vars in g.
-func paramNodes(g *graph.Graph, vars []*context.Variable) []*Node {
+// paramNodes is ParamNodes.
+func paramNodes(g *graph.Graph, vars []*context.Variable) []*Node { return ParamNodes(g, vars) }
+
+// ParamNodes returns the value nodes of vars in graph g (what
+// graph.Gradient differentiates with respect to).
+func ParamNodes(g *graph.Graph, vars []*context.Variable) []*Node {
 	out := make([]*Node, len(vars))
 	for i, v := range vars {
 		out[i] = v.ValueGraph(g)

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/diffeq"
 )
 
@@ -90,26 +91,6 @@ func (t *Trainer) newChunkPlan(ts []float64, chunk int) (*chunkPlan, error) {
 	return p, nil
 }
 
-// usedTrainable returns the trainable variables of ctx used by g, in context order.
-func usedTrainable(ctx *context.Context, g *graph.Graph) []*context.Variable {
-	var out []*context.Variable
-	for v := range ctx.IterVariables() {
-		if v.Trainable && v.InUseByGraph(g) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// paramNodes returns the value nodes of vars in g.
-func paramNodes(g *graph.Graph, vars []*context.Variable) []*Node {
-	out := make([]*Node, len(vars))
-	for i, v := range vars {
-		out[i] = v.ValueGraph(g)
-	}
-	return out
-}
-
 // vjpSum returns Σ_i ⟨outs[i], cots[i]⟩, the scalar whose gradient is the
 // vector–Jacobian product.
 func vjpSum(outs, cots []*Node) *Node {
@@ -164,7 +145,7 @@ func (t *Trainer) chunkExecs(p *chunkPlan, n int) (fwd, vjp *context.Exec, err e
 		}
 		z, l := t.chunkSteps(ctx, in[0], in[1], in[2], in[3], in[4], c)
 		if p.dynVars == nil {
-			p.dynVars = usedTrainable(ctx, z.Graph())
+			p.dynVars = adjoint.UsedTrainable(ctx, z.Graph())
 		}
 		return []*Node{z, l}
 	})
@@ -181,7 +162,7 @@ func (t *Trainer) chunkExecs(p *chunkPlan, n int) (fwd, vjp *context.Exec, err e
 		}
 		zEnd, lEnd := t.chunkSteps(ctx, z, l, ts, hs, dW, c)
 		g := z.Graph()
-		vars := usedTrainable(ctx, g)
+		vars := adjoint.UsedTrainable(ctx, g)
 		if len(vars) != len(rest) {
 			panic(fmt.Errorf("latentsde: internal error: the chunk uses %d trainable variables, %d accumulators given", len(vars), len(rest)))
 		}
@@ -189,7 +170,7 @@ func (t *Trainer) chunkExecs(p *chunkPlan, n int) (fwd, vjp *context.Exec, err e
 		if withCtx {
 			wrt = append(wrt, c)
 		}
-		wrt = append(wrt, paramNodes(g, vars)...)
+		wrt = append(wrt, adjoint.ParamNodes(g, vars)...)
 		grads := graph.Gradient(vjpSum([]*Node{zEnd, lEnd}, []*Node{graph.Add(az, azSave), al}), wrt...)
 		out := []*Node{grads[0]}
 		grads = grads[1:]
@@ -229,12 +210,12 @@ func (t *Trainer) buildChunkPlan(ts []float64) (*chunkPlan, error) {
 		cots := append([]*Node{graph.Add(in[3], in[4])}, in[5:]...)
 		g := in[0].Graph()
 		if p.headVars == nil {
-			p.headVars = usedTrainable(ctx, g)
+			p.headVars = adjoint.UsedTrainable(ctx, g)
 		}
 		if len(p.headVars) == 0 {
 			return []*Node{graph.ScalarZero(g, m.cfg.DType)}
 		}
-		return graph.Gradient(vjpSum(outs, cots), paramNodes(g, p.headVars)...)
+		return graph.Gradient(vjpSum(outs, cots), adjoint.ParamNodes(g, p.headVars)...)
 	}); err != nil {
 		return nil, err
 	}
@@ -249,10 +230,10 @@ func (t *Trainer) buildChunkPlan(ts []float64) (*chunkPlan, error) {
 		terms := ELBO(ll, graph.Add(in[3], in[4]), in[2])
 		g := in[0].Graph()
 		if p.lossVars == nil {
-			p.lossVars = usedTrainable(ctx, g)
+			p.lossVars = adjoint.UsedTrainable(ctx, g)
 		}
 		wrt := append(append([]*Node{}, zs...), in[3], in[4])
-		wrt = append(wrt, paramNodes(g, p.lossVars)...)
+		wrt = append(wrt, adjoint.ParamNodes(g, p.lossVars)...)
 		return append([]*Node{terms.Loss, terms.LogLik, terms.KL}, graph.Gradient(terms.Loss, wrt...)...)
 	}); err != nil {
 		return nil, err

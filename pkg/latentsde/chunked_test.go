@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/diffeq"
 )
 
@@ -81,8 +82,8 @@ func TestChunkedGradients(t *testing.T) {
 					panic(err)
 				}
 				g := in[0].Graph()
-				refVars = usedTrainable(ctx, g)
-				return append([]*Node{terms.Loss, terms.LogLik, terms.KL}, graph.Gradient(terms.Loss, paramNodes(g, refVars)...)...)
+				refVars = adjoint.UsedTrainable(ctx, g)
+				return append([]*Node{terms.Loss, terms.LogLik, terms.KL}, graph.Gradient(terms.Loss, adjoint.ParamNodes(g, refVars)...)...)
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -3,6 +3,7 @@ package latentsde
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 
+	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/diffeq"
 )
 
@@ -41,7 +43,7 @@ type gradResult struct {
 // engineSet returns the engines for observation times ts (rebuilt when
 // they change).
 func (t *Trainer) engineSet(ts []float64) ([]*shardEngine, error) {
-	if t.engines != nil && equalFloats(ts, t.engTs) {
+	if t.engines != nil && slices.Equal(ts, t.engTs) {
 		return t.engines, nil
 	}
 	for _, e := range t.engines {
@@ -66,8 +68,8 @@ func (t *Trainer) engineSet(ts []float64) ([]*shardEngine, error) {
 					panic(err)
 				}
 				g := in[0].Graph()
-				e.vars = usedTrainable(ctx, g)
-				return append([]*Node{terms.Loss, terms.LogLik, terms.KL}, graph.Gradient(terms.Loss, paramNodes(g, e.vars)...)...)
+				e.vars = adjoint.UsedTrainable(ctx, g)
+				return append([]*Node{terms.Loss, terms.LogLik, terms.KL}, graph.Gradient(terms.Loss, adjoint.ParamNodes(g, e.vars)...)...)
 			})
 			if err != nil {
 				return nil, err
@@ -250,7 +252,7 @@ func (t *Trainer) applyGradients(vars []*context.Variable, grads []*tensors.Tens
 	if len(vars) == 0 {
 		return fmt.Errorf("the model has no trainable variables")
 	}
-	if t.update == nil || !sameVars(vars, t.updVars) {
+	if t.update == nil || !slices.Equal(vars, t.updVars) {
 		if t.update != nil {
 			t.update.Finalize()
 		}
@@ -275,18 +277,6 @@ func (t *Trainer) applyGradients(vars []*context.Variable, grads []*tensors.Tens
 	}
 	_, err := t.update.Exec(anys(grads)...)
 	return err
-}
-
-func sameVars(a, b []*context.Variable) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func anys(ts []*tensors.Tensor) []any {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -140,7 +141,7 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m *Model, cfg TrainCon
 // ts (rebuilt when they change): inputs X, Mask, eps0, dW, KL weight;
 // outputs loss, log-likelihood, KL.
 func (t *Trainer) trainExec(ts []float64) (*context.Exec, error) {
-	if t.train != nil && equalFloats(ts, t.trainTs) {
+	if t.train != nil && slices.Equal(ts, t.trainTs) {
 		return t.train, nil
 	}
 	if t.train != nil {
@@ -172,18 +173,6 @@ func (t *Trainer) Model() *Model { return t.model }
 
 // GlobalStep returns the number of training steps taken (restored by Load).
 func (t *Trainer) GlobalStep() int { return t.step }
-
-func equalFloats(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // noise returns the z0 draws (batch, d) and the Brownian increments
 // (steps, batch, d) over grid for stream (seed, key).
