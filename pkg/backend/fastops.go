@@ -136,9 +136,10 @@ var fastKernels, fastDot bool
 // speedupsOff is set when FastKernelsEnv is "0": no kernels and no Where
 // folding. Otherwise the variable may list parts to leave out, for
 // measuring each one's effect: "-fold" (Where folding), "-elementwise"
-// (Tanh, Logistic, Exp), "-broadcast" (row-broadcast Add/Mul/Sub), "-dot"
-// (DotGeneral), "-avx" (the AVX2 and AVX-512 versions of the kernels),
-// "-avx512" (the AVX-512 matrix product only).
+// (Tanh, Logistic, Exp), "-broadcast" (row- and column-broadcast
+// Add/Mul/Sub), "-where" (Where and Sign), "-reduce" (ReduceSum), "-slice"
+// (Slice), "-dot" (DotGeneral), "-avx" (the AVX2 and AVX-512 versions of
+// the kernels), "-avx512" (the AVX-512 matrix product only).
 var (
 	speedupsOff = os.Getenv(FastKernelsEnv) == "0"
 	disabled    = parseDisabled(os.Getenv(FastKernelsEnv))
@@ -176,6 +177,7 @@ func init() {
 	}
 	if !disabled["where"] {
 		sgSetNodeExecutor(backends.OpTypeWhere, sgPriorityUser, execWhere32)
+		sgSetNodeExecutor(backends.OpTypeSign, sgPriorityUser, float32Unary(sign32Slice, sgExecSign))
 	}
 	if !disabled["slice"] && simplegoSliceLayoutOK() {
 		sgSetNodeExecutor(backends.OpTypeSlice, sgPriorityUser, execSliceRuns)

@@ -19,6 +19,9 @@ import (
 //go:linkname sgExecWhere github.com/gomlx/gomlx/backends/simplego.execWhere
 func sgExecWhere(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
 
+//go:linkname sgExecSign github.com/gomlx/gomlx/backends/simplego.execSign
+func sgExecSign(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
 //go:linkname sgExecReduce github.com/gomlx/gomlx/backends/simplego.execReduce
 func sgExecReduce(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
 
@@ -147,5 +150,15 @@ func sumCols(o, x []float32, cols int) {
 			s0 += row[j]
 		}
 		o[i] = (s0 + s1) + (s2 + s3)
+	}
+}
+
+// sign32Slice sets dst[i] to the sign of src[i] (−1, 0 or 1; 0 for NaN, as
+// simplego) without branches: ReLU gradients take the sign of activations
+// whose signs vary at random.
+func sign32Slice(dst, src []float32) {
+	for i, x := range src {
+		pos, neg := x > 0, x < 0
+		dst[i] = float32(int32(*(*uint8)(unsafe.Pointer(&pos))) - int32(*(*uint8)(unsafe.Pointer(&neg))))
 	}
 }

@@ -716,3 +716,16 @@ func BenchmarkMatmulShapes(b *testing.B) {
 	b.Run("1000x20x20", func(b *testing.B) { benchMatmul(b, 1000, 20, 20, false) })
 	b.Run("6272x576x64", func(b *testing.B) { benchMatmul(b, 6272, 576, 64, false) })
 }
+
+// TestSign32 checks the Sign kernel, NaN and signed zeros included (0, as
+// simplego gives).
+func TestSign32(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	x := []float32{-2, -0.5, float32(math.Copysign(0, -1)), 0, 1e-30, 3, float32(math.NaN()), float32(math.Inf(-1)), 7, -7}
+	out := graph.MustExecOnce(b, graph.Sign, x)
+	got := tensors.MustCopyFlatData[float32](out)
+	want := []float32{-1, -1, 0, 0, 1, 1, 0, -1, 1, -1}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Sign(%v) = %v, want %v", x, got, want)
+	}
+}
