@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/gosde/gosde/pkg/backend"
@@ -20,7 +21,7 @@ func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	rows := fs.String("rows", "all", "comma-separated rows to run: "+strings.Join(bench.Names(), ","))
 	repeats := fs.Int("repeats", 3, "timed repetitions per row (median, min, max reported)")
-	warmup := fs.Int("warmup", 1, "untimed runs before timing (compilation happens there)")
+	warmup := fs.Int("warmup", 3, "untimed runs before timing (compilation happens there)")
 	shards := fs.Int("shards", 0, "SDE rows: split the batch over this many goroutines (0: number of CPUs on the pure-Go backend, 1 otherwise)")
 	chunk := fs.Int("chunk", 0, "SDE rows: solver steps per executable call (0: diffeq's default)")
 	cfg := fs.String("backend", "", "backend configuration as in GOMLX_BACKEND (default: $GOMLX_BACKEND, else the pure-Go backend)")
@@ -67,7 +68,7 @@ func runBench(args []string) error {
 			}
 			continue
 		}
-		res, err := row.Run(b, o)
+		res, err := runRow(row, conf, o)
 		if err != nil {
 			return fmt.Errorf("row %s: %w", row.Name, err)
 		}
@@ -80,4 +81,19 @@ func runBench(args []string) error {
 		}
 	}
 	return nil
+}
+
+// runRow runs one row on a backend of its own, released afterwards, so
+// that buffers a row leaves pooled in the backend do not count against the
+// next row's memory or slow its garbage collection.
+func runRow(row bench.Row, conf string, o bench.Options) (*bench.Result, error) {
+	b, err := backend.NewWithConfig(conf)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		b.Finalize()
+		runtime.GC()
+	}()
+	return row.Run(b, o)
 }

@@ -584,13 +584,13 @@ func (t *Trainer) odePlan(inputs []*tensors.Tensor, ts []float64) (*diffeq.StepP
 	if err := t.ode.probe(ts[0], out[0]); err != nil {
 		return nil, 0, 0, err
 	}
-	sol, err := t.ode.fwd.Solve(out[0], ts)
+	stepTimes, nfe, err := t.ode.fwd.StepTimes(out[0], ts)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("adjoint.Trainer: choosing the Dopri5 steps: %w", err)
 	}
-	plan, err := diffeq.NewStepPlan(sol.StepTimes, ts)
+	plan, err := diffeq.NewStepPlan(stepTimes, ts)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("adjoint.Trainer: %w", err)
 	}
-	return plan, sol.NFE, out[0].DType(), nil
+	return plan, nfe, out[0].DType(), nil
 }

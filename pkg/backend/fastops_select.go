@@ -22,6 +22,9 @@ func sgExecWhere(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwn
 //go:linkname sgExecSign github.com/gomlx/gomlx/backends/simplego.execSign
 func sgExecSign(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
 
+//go:linkname sgExecConvertDType github.com/gomlx/gomlx/backends/simplego.execConvertDType
+func sgExecConvertDType(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
 //go:linkname sgExecReduce github.com/gomlx/gomlx/backends/simplego.execReduce
 func sgExecReduce(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
 
@@ -161,4 +164,19 @@ func sign32Slice(dst, src []float32) {
 		pos, neg := x > 0, x < 0
 		dst[i] = float32(int32(*(*uint8)(unsafe.Pointer(&pos))) - int32(*(*uint8)(unsafe.Pointer(&neg))))
 	}
+}
+
+// execBoolToFloat32 converts Bool to Float32 without branches (the 0/1
+// masks of ELU and ReLU); other conversions go to simplego.
+func execBoolToFloat32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	in := inputs[0]
+	if in.shape.DType != dtypes.Bool || node.shape.DType != dtypes.Float32 {
+		return sgExecConvertDType(backend, node, inputs, inputsOwned)
+	}
+	out := sgGetBufferForShape(backend, node.shape)
+	o, c := out.flat.([]float32)[:node.shape.Size()], in.flat.([]bool)
+	for i := range o {
+		o[i] = float32(*(*uint8)(unsafe.Pointer(&c[i])))
+	}
+	return out, nil
 }

@@ -729,3 +729,22 @@ func TestSign32(t *testing.T) {
 		t.Fatalf("Sign(%v) = %v, want %v", x, got, want)
 	}
 }
+
+// TestBoolToFloat32 checks the Bool→Float32 conversion kernel and that
+// other conversions still work.
+func TestBoolToFloat32(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	x := []float32{-2, 0, 3, float32(math.NaN()), 5, -1, 0.5, 7, 9}
+	outs := graph.MustExecOnceN(b, func(x *graph.Node) []*graph.Node {
+		pos := graph.GreaterThan(x, graph.ScalarZero(x.Graph(), x.DType()))
+		return []*graph.Node{graph.ConvertDType(pos, dtypes.Float32), graph.ConvertDType(x, dtypes.Float64)}
+	}, x)
+	got := tensors.MustCopyFlatData[float32](outs[0])
+	want := []float32{0, 0, 1, 0, 1, 0, 1, 1, 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ConvertDType(x > 0) = %v, want %v", got, want)
+	}
+	if g64 := tensors.MustCopyFlatData[float64](outs[1]); g64[2] != 3 || g64[6] != 0.5 {
+		t.Fatalf("ConvertDType to Float64 = %v", g64)
+	}
+}

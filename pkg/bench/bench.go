@@ -38,8 +38,9 @@ func NewStats(v []float64) Stats {
 type Options struct {
 	// Repeats is the number of timed repetitions (default 3).
 	Repeats int
-	// Warmup is the number of untimed runs first (default 1; compilation
-	// happens there).
+	// Warmup is the number of untimed runs first (default 3: compilation
+	// happens there, and adaptive solvers compile one graph per padded
+	// step count, so the first few runs may meet new ones).
 	Warmup int
 	// Shards splits the batch of the SDE rows over that many goroutines
 	// (0: the number of CPUs on the embedded pure-Go backend, 1 elsewhere).
@@ -56,7 +57,7 @@ func (o Options) withDefaults() Options {
 	if o.Warmup < 0 {
 		o.Warmup = 0
 	} else if o.Warmup == 0 {
-		o.Warmup = 1
+		o.Warmup = 3
 	}
 	return o
 }

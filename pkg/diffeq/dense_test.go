@@ -2,6 +2,7 @@ package diffeq_test
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,5 +143,31 @@ func TestStepPlanErrors(t *testing.T) {
 	}
 	if got := []int{diffeq.PaddedLen(5), diffeq.PaddedLen(9), diffeq.PaddedLen(33), diffeq.PaddedLen(100)}; got[0] != 5 || got[1] != 10 || got[2] != 40 || got[3] != 112 {
 		t.Errorf("PaddedLen(5, 9, 33, 100) = %v, want [5 10 40 112]", got)
+	}
+}
+
+// TestStepTimes: the steps-only solve takes the same steps and evaluations
+// as Solve, and needs Dopri5.
+func TestStepTimes(t *testing.T) {
+	ts := []float64{0, 0.3, 1.1, 1.15, 2.5, 3}
+	opts := diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-7, ATol: 1e-7, Dense: true}
+	sol, _ := solveSpiral(t, opts, ts)
+	s, err := diffeq.NewODESolver(backend.Shared(), context.New(), spiral, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, nfe, err := s.StepTimes(tensors.FromValue([][]float64{{2, 0}, {0.5, -1}}), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(steps, sol.StepTimes) || nfe != sol.NFE {
+		t.Errorf("StepTimes: %v (NFE %d), Solve: %v (NFE %d)", steps, nfe, sol.StepTimes, sol.NFE)
+	}
+	rk, err := diffeq.NewODESolver(backend.Shared(), context.New(), spiral, diffeq.Options{Method: diffeq.RK4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rk.StepTimes(tensors.FromValue([][]float64{{2, 0}}), ts); err == nil || !strings.Contains(err.Error(), "dopri5") {
+		t.Errorf("StepTimes with RK4: error %v", err)
 	}
 }

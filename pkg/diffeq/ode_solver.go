@@ -26,7 +26,8 @@ type ODESolver struct {
 	dopri  *context.Exec         // Dopri5: one attempt per call
 	eval   *context.Exec         // f(t, z)
 
-	nfe int
+	nfe       int
+	stepsOnly bool // StepTimes: skip the dense output at the save times
 }
 
 // Solution holds the states at the save times and the solver's statistics.
@@ -129,6 +130,22 @@ func (s *ODESolver) Eval(t float64, z *tensors.Tensor) (*tensors.Tensor, error) 
 // and returns the states at every save time.
 func (s *ODESolver) Solve(z0 *tensors.Tensor, ts []float64) (*Solution, error) {
 	return s.SolveFirstStep(z0, ts, 0)
+}
+
+// StepTimes runs Solve's adaptive Dopri5 solve but keeps only the
+// boundaries of the accepted steps (Solution.StepTimes) and the number of
+// evaluations, not the states at the save times: what a StepPlan needs.
+func (s *ODESolver) StepTimes(z0 *tensors.Tensor, ts []float64) (stepTimes []float64, nfe int, err error) {
+	if s.opts.Method != Dopri5 {
+		return nil, 0, fmt.Errorf("diffeq.StepTimes: Options.Method is %q, want dopri5", s.opts.Method)
+	}
+	s.stepsOnly = true
+	defer func() { s.stepsOnly = false }()
+	sol, err := s.SolveFirstStep(z0, ts, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	return sol.StepTimes, sol.NFE, nil
 }
 
 // SolveFirstStep is Solve with Dopri5's first step h (0: Options.Dt, or
@@ -288,6 +305,13 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 		if opts.Dense {
 			var terms [5][]float64
 			for next < len(ts) && (ts[next] <= tNew || next == len(ts)-1 && last) {
+				if s.stepsOnly {
+					sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
+					sol.Steps += steps
+					steps = 0
+					next++
+					continue
+				}
 				if terms[0] == nil {
 					terms, err = hostDenseTerms(z, out[0], k1, out[1], out[3], hTry)
 					if err != nil {

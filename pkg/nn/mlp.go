@@ -61,7 +61,7 @@ func (a Activation) Apply(x *graph.Node) *graph.Node {
 	case ELU:
 		return EluOf(x)
 	case ReLU:
-		return graph.Max(x, graph.ScalarZero(x.Graph(), x.DType()))
+		return RectifiedLinear(x)
 	case Softplus:
 		// log(1+eˣ) = max(x,0) + log1p(e^{−|x|}).
 		return graph.Add(graph.Max(x, graph.ScalarZero(x.Graph(), x.DType())), graph.Log1p(graph.Exp(graph.Neg(graph.Abs(x)))))
