@@ -137,7 +137,7 @@ var fastKernels, fastDot bool
 // folding. Otherwise the variable may list parts to leave out, for
 // measuring each one's effect: "-fold" (Where folding), "-elementwise"
 // (Tanh, Logistic, Exp), "-broadcast" (row- and column-broadcast
-// Add/Mul/Sub), "-where" (Where, Sign and Bool→Float32), "-reduce" (ReduceSum), "-slice"
+// Add/Mul/Sub), "-where" (Where, Sign, Bool→Float32 and BroadcastInDim), "-reduce" (ReduceSum), "-slice"
 // (Slice), "-dot" (DotGeneral), "-avx" (the AVX2 and AVX-512 versions of
 // the kernels), "-avx512" (the AVX-512 matrix product only).
 var (
@@ -179,6 +179,7 @@ func init() {
 		sgSetNodeExecutor(backends.OpTypeWhere, sgPriorityUser, execWhere32)
 		sgSetNodeExecutor(backends.OpTypeSign, sgPriorityUser, float32Unary(sign32Slice, sgExecSign))
 		sgSetNodeExecutor(backends.OpTypeConvertDType, sgPriorityUser, execBoolToFloat32)
+		sgSetNodeExecutor(backends.OpTypeBroadcastInDim, sgPriorityUser, execBroadcast32)
 	}
 	if !disabled["slice"] && simplegoSliceLayoutOK() {
 		sgSetNodeExecutor(backends.OpTypeSlice, sgPriorityUser, execSliceRuns)

@@ -25,6 +25,9 @@ func sgExecSign(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwne
 //go:linkname sgExecConvertDType github.com/gomlx/gomlx/backends/simplego.execConvertDType
 func sgExecConvertDType(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
 
+//go:linkname sgExecBroadcastInDim github.com/gomlx/gomlx/backends/simplego.execBroadcastInDim
+func sgExecBroadcastInDim(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
 //go:linkname sgExecReduce github.com/gomlx/gomlx/backends/simplego.execReduce
 func sgExecReduce(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
 
@@ -97,8 +100,11 @@ func execReduceSum32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, input
 // otherwise they are the last ones (the sum runs over cols). rows is 0 when
 // the axes are neither.
 func reduceLayout(s shapes.Shape, axes []int) (rows, cols int, leading bool) {
-	ax := slices.Clone(axes)
-	slices.Sort(ax)
+	ax := axes
+	if !slices.IsSorted(ax) {
+		ax = slices.Clone(axes)
+		slices.Sort(ax)
+	}
 	r := s.Rank()
 	for i, a := range ax {
 		if a != ax[0]+i {
@@ -179,4 +185,52 @@ func execBoolToFloat32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inp
 		o[i] = float32(*(*uint8)(unsafe.Pointer(&c[i])))
 	}
 	return out, nil
+}
+
+// execBroadcast32 broadcasts float32 operands of the output's rank with
+// axes kept in order: a value per row repeated along the last axis ((…, 1)
+// → (…, n), what GoMLX's gradient of a masked product builds), or rows
+// repeated along leading axes ((1, …) → (m, …)), or a single value.
+// Other cases go to simplego, whose per-element index iterator these
+// replace.
+func execBroadcast32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	in := inputs[0]
+	axes, ok := node.data.([]int)
+	out := node.shape
+	if !ok || in.shape.DType != dtypes.Float32 || out.DType != dtypes.Float32 || in.shape.Rank() != out.Rank() {
+		return sgExecBroadcastInDim(backend, node, inputs, inputsOwned)
+	}
+	for i, a := range axes {
+		if a != i {
+			return sgExecBroadcastInDim(backend, node, inputs, inputsOwned)
+		}
+	}
+	x := in.flat.([]float32)
+	switch r := out.Rank(); {
+	case in.shape.Size() == 1:
+		buf := sgGetBufferForShape(backend, out)
+		o := buf.flat.([]float32)[:out.Size()]
+		for i := range o {
+			o[i] = x[0]
+		}
+		return buf, nil
+	case colBroadcast(in.shape, out):
+		buf := sgGetBufferForShape(backend, out)
+		o, n := buf.flat.([]float32)[:out.Size()], out.Dimensions[r-1]
+		for i, v := range x[:in.shape.Size()] {
+			row := o[i*n : (i+1)*n]
+			for j := range row {
+				row[j] = v
+			}
+		}
+		return buf, nil
+	case rowBroadcast(in.shape, out):
+		buf := sgGetBufferForShape(backend, out)
+		o, n := buf.flat.([]float32)[:out.Size()], in.shape.Size()
+		for lo := 0; lo < len(o); lo += n {
+			copy(o[lo:lo+n], x[:n])
+		}
+		return buf, nil
+	}
+	return sgExecBroadcastInDim(backend, node, inputs, inputsOwned)
 }

@@ -748,3 +748,35 @@ func TestBoolToFloat32(t *testing.T) {
 		t.Fatalf("ConvertDType to Float64 = %v", g64)
 	}
 }
+
+// TestBroadcast32 checks the BroadcastInDim kernel's cases (one value, a
+// value per row, repeated rows) and a case it leaves to simplego.
+func TestBroadcast32(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	col := []float32{1, 2, 3, 4}
+	row := []float32{10, 20, 30, 40, 50}
+	outs := graph.MustExecOnceN(b, func(c, r *graph.Node) []*graph.Node {
+		c2, r2 := graph.Reshape(c, 4, 1), graph.Reshape(r, 1, 5)
+		one := graph.Reshape(graph.Slice(c, graph.AxisElem(2)), 1, 1)
+		return []*graph.Node{graph.BroadcastToDims(c2, 4, 5), graph.BroadcastToDims(r2, 4, 5),
+			graph.BroadcastToDims(one, 4, 5), graph.BroadcastToDims(graph.Reshape(r, 1, 1, 5), 2, 3, 5),
+			graph.BroadcastPrefix(r, 4)}
+	}, col, row)
+	for k, o := range outs {
+		got := tensors.MustCopyFlatData[float32](o)
+		for i, v := range got {
+			var want float32
+			switch k {
+			case 0:
+				want = col[i/5]
+			case 2:
+				want = 3
+			default:
+				want = row[i%5]
+			}
+			if v != want {
+				t.Fatalf("broadcast %d element %d: %g, want %g", k, i, v, want)
+			}
+		}
+	}
+}
