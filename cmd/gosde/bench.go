@@ -21,6 +21,7 @@ func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	rows := fs.String("rows", "all", "comma-separated rows to run: "+strings.Join(bench.Names(), ","))
 	repeats := fs.Int("repeats", 3, "timed repetitions per row (median, min, max reported)")
+	reusePlan := fs.Int("reuse-plan", 0, "direct rows with Dopri5: training steps that may reuse the last host solve's steps while they meet the tolerance (adjoint.TrainerConfig.ReusePlan; 0: plan every step)")
 	warmup := fs.Int("warmup", 3, "untimed runs before timing (compilation happens there)")
 	shards := fs.Int("shards", 0, "SDE rows: split the batch over this many goroutines (0: number of CPUs on the pure-Go backend, 1 otherwise)")
 	chunk := fs.Int("chunk", 0, "SDE rows: solver steps per executable call (0: diffeq's default)")
@@ -51,7 +52,7 @@ func runBench(args []string) error {
 		return err
 	}
 	defer b.Finalize()
-	o := bench.Options{Repeats: *repeats, Warmup: *warmup, Shards: *shards, Chunk: *chunk}
+	o := bench.Options{Repeats: *repeats, Warmup: *warmup, Shards: *shards, Chunk: *chunk, ReusePlan: *reusePlan}
 	if *warmup == 0 {
 		o.Warmup = -1
 	}

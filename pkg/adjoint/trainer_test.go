@@ -302,3 +302,54 @@ func TestTrainerFloat32Layers(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainerReusePlan: with ReusePlan the second call reuses the first
+// host solve's steps (no host evaluations, the same gradients); after the
+// dynamics' weights grow 30-fold the old steps fail the tolerance and the
+// step is re-planned, giving what a trainer that always plans gives.
+func TestTrainerReusePlan(t *testing.T) {
+	solver := diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-6, ATol: 1e-6}
+	inputs := trainerInputs()
+	ctx := context.New()
+	newT := func(reuse int) *adjoint.Trainer {
+		tr, err := adjoint.NewTrainer(backend.Shared(), ctx, encoderODEModel(), adjoint.TrainerConfig{
+			Method: adjoint.Direct, Solver: solver, ReusePlan: reuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	reuse, fresh := newT(3), newT(0)
+	grads := func(tr *adjoint.Trainer) []float64 {
+		_, g, err := tr.Gradients(inputs, trainerTs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []float64
+		for _, x := range g {
+			all = append(all, flat(t, x)...)
+		}
+		return all
+	}
+	g1 := grads(reuse)
+	planned := reuse.NFE().Forward
+	g2 := grads(reuse)
+	if e := relErr(g2, g1); e != 0 || reuse.NFE().Forward >= planned {
+		t.Errorf("reused plan: gradients differ by %.3g, NFE %d after %d (want fewer: no host solve)", e, reuse.NFE().Forward, planned)
+	}
+	for v := range ctx.IterVariables() {
+		if strings.HasPrefix(v.ScopeAndName(), "/dynamics/w") {
+			w := flat(t, v.MustValue())
+			for i := range w {
+				w[i] *= 30
+			}
+			v.MustSetValue(tensorOf(w, v.Shape().Dimensions...))
+		}
+	}
+	g3, want := grads(reuse), grads(fresh)
+	if e := relErr(g3, want); e != 0 || reuse.NFE().Forward != fresh.NFE().Forward {
+		t.Errorf("after the weights grew: reuse vs fresh plan gradients differ by %.3g, NFE %d vs %d (want a re-plan)", e, reuse.NFE().Forward, fresh.NFE().Forward)
+	} else {
+		t.Logf("re-planned: NFE %d (first plan %d)", fresh.NFE().Forward, planned)
+	}
+}

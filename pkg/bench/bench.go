@@ -48,6 +48,10 @@ type Options struct {
 	// Chunk is the number of solver steps per executable call in the SDE
 	// rows (0: diffeq's default).
 	Chunk int
+	// ReusePlan is adjoint.TrainerConfig.ReusePlan for the direct rows with
+	// Dopri5 (MNIST, latent ODE); 0: a host solve plans every step, as
+	// torchdiffeq does.
+	ReusePlan int
 }
 
 func (o Options) withDefaults() Options {

@@ -73,7 +73,8 @@ func mnistTrain(b backends.Backend, method adjoint.Method, set *mnist.Set, batch
 	}
 	shards := min(o.shardsFor(b), batch)
 	tr, err := odenet.NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
-		Method: method, Solver: solver, Optimizer: optimizers.Adam().LearningRate(1e-3).Done(), Shards: shards})
+		Method: method, Solver: solver, Optimizer: optimizers.Adam().LearningRate(1e-3).Done(), Shards: shards,
+		ReusePlan: o.ReusePlan})
 	if err != nil {
 		return nil, err
 	}

@@ -143,15 +143,29 @@ func (p *StepPlan) Inputs(dtype dtypes.DType, n int) (steps, weights *tensors.Te
 // dense output. Gradients flow through every step (the step sizes are
 // inputs, not differentiated).
 func IntegratePlan(ctx *context.Context, f Func, z0, steps, weights *Node) ([]*Node, error) {
+	zs, _, err := integratePlan(ctx, f, z0, steps, weights, nil)
+	return zs, err
+}
+
+// IntegratePlanChecked is IntegratePlan that also returns the largest
+// Dopri5 error ratio over the steps (ErrorRatio with the tolerances of
+// opts; no gradient flows through it): at most 1 when every step of the
+// plan meets the tolerance, so that a plan made for other weights or
+// inputs can be checked where it is used.
+func IntegratePlanChecked(ctx *context.Context, f Func, z0, steps, weights *Node, opts Options) (zs []*Node, maxRatio *Node, err error) {
+	return integratePlan(ctx, f, z0, steps, weights, &opts)
+}
+
+func integratePlan(ctx *context.Context, f Func, z0, steps, weights *Node, check *Options) ([]*Node, *Node, error) {
 	if z0.Rank() < 1 {
-		return nil, fmt.Errorf("diffeq.IntegratePlan: z0 must have a rank ≥ 1, got shape %s", z0.Shape())
+		return nil, nil, fmt.Errorf("diffeq.IntegratePlan: z0 must have a rank ≥ 1, got shape %s", z0.Shape())
 	}
 	if steps.Rank() != 2 || steps.Shape().Dim(1) != 2 {
-		return nil, fmt.Errorf("diffeq.IntegratePlan: steps must be shaped (n, 2), got %s", steps.Shape())
+		return nil, nil, fmt.Errorf("diffeq.IntegratePlan: steps must be shaped (n, 2), got %s", steps.Shape())
 	}
 	n := steps.Shape().Dim(0)
 	if weights.Rank() != 2 || weights.Shape().Dim(1) != 5*n {
-		return nil, fmt.Errorf("diffeq.IntegratePlan: weights must be shaped (nSave, %d), got %s", 5*n, weights.Shape())
+		return nil, nil, fmt.Errorf("diffeq.IntegratePlan: weights must be shaped (nSave, %d), got %s", 5*n, weights.Shape())
 	}
 	ctx = ctx.Reuse()
 	dt := z0.DType()
@@ -159,7 +173,7 @@ func IntegratePlan(ctx *context.Context, f Func, z0, steps, weights *Node) ([]*N
 	size := z0.Shape().Size()
 	terms := make([][]*Node, 5)
 	z := z0
-	var k1 *Node
+	var k1, maxRatio *Node
 	for k := range n {
 		t := graph.Reshape(graph.Slice(steps, graph.AxisElem(k), graph.AxisElem(0)))
 		h := graph.Reshape(graph.Slice(steps, graph.AxisElem(k), graph.AxisElem(1)))
@@ -173,6 +187,16 @@ func IntegratePlan(ctx *context.Context, f Func, z0, steps, weights *Node) ([]*N
 		r4 := graph.Sub(graph.Sub(r2, graph.Mul(ks[6], hz)), r3)
 		for j, r := range []*Node{z, r2, r3, r4, combine(hz, dopriD[:], ks)} {
 			terms[j] = append(terms[j], graph.Reshape(r, 1, size))
+		}
+		if check != nil {
+			o := check.withDefaults(1)
+			r := ErrorRatio(dopri5Error(hz, ks), graph.StopGradient(z), graph.StopGradient(zNext), o.RTol, o.ATol)
+			r = graph.StopGradient(r)
+			if maxRatio == nil {
+				maxRatio = r
+			} else {
+				maxRatio = graph.Max(maxRatio, r)
+			}
 		}
 		z, k1 = zNext, ks[6]
 	}
@@ -188,5 +212,5 @@ func IntegratePlan(ctx *context.Context, f Func, z0, steps, weights *Node) ([]*N
 	for i := range out {
 		out[i] = graph.Reshape(graph.Slice(ys, graph.AxisElem(i)), z0.Shape().Dimensions...)
 	}
-	return out, nil
+	return out, maxRatio, nil
 }
