@@ -171,3 +171,41 @@ func TestStepTimes(t *testing.T) {
 		t.Errorf("StepTimes with RK4: error %v", err)
 	}
 }
+
+// TestIntegratePlanChecked: the plan of a host solve meets its tolerance in
+// the graph (largest error ratio ≤ 1); the same plan on a field five times
+// faster does not.
+func TestIntegratePlanChecked(t *testing.T) {
+	ts := []float64{0, 1, 2, 3}
+	opts := diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-6, ATol: 1e-6, Dense: true}
+	sol, _ := solveSpiral(t, opts, ts)
+	plan, err := diffeq.NewStepPlan(sol.StepTimes, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, weights, err := plan.Inputs(dtypes.Float64, diffeq.PaddedLen(plan.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := func(ctx *context.Context, tt, z *graph.Node) *graph.Node { return graph.MulScalar(spiral(ctx, tt, z), 5) }
+	for _, tc := range []struct {
+		f      diffeq.Func
+		within bool
+	}{{spiral, true}, {fast, false}} {
+		out, err := context.ExecOnceN(backend.Shared(), context.New(), func(ctx *context.Context, in []*graph.Node) []*graph.Node {
+			_, r, err := diffeq.IntegratePlanChecked(ctx, tc.f, in[0], in[1], in[2], opts)
+			if err != nil {
+				panic(err)
+			}
+			return []*graph.Node{r}
+		}, tensors.FromValue([][]float64{{2, 0}, {0.5, -1}}), steps, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := diffeq.Float64s(out[0])
+		t.Logf("within tolerance %v: largest error ratio %.3g", tc.within, r[0])
+		if (r[0] <= 1) != tc.within {
+			t.Errorf("largest error ratio %.3g, want ≤ 1: %v", r[0], tc.within)
+		}
+	}
+}
