@@ -187,7 +187,9 @@ func TestIntegratePlanChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := func(ctx *context.Context, tt, z *graph.Node) *graph.Node { return graph.MulScalar(spiral(ctx, tt, z), 5) }
+	fast := func(ctx *context.Context, tt, z *graph.Node) *graph.Node {
+		return graph.MulScalar(spiral(ctx, tt, z), 5)
+	}
 	for _, tc := range []struct {
 		f      diffeq.Func
 		within bool
