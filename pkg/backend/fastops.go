@@ -200,31 +200,23 @@ func FastKernels() bool { return fastKernels }
 
 // simplegoLayoutOK checks on a real simplego buffer that sgBuffer mirrors
 // simplego.Buffer.
-func simplegoLayoutOK() (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
+func simplegoLayoutOK() bool {
+	return withSimplego(func(b backends.Backend) bool {
+		data := []float32{1.5, -2.5, 3.25}
+		shape := shapes.Make(dtypes.Float32, 3)
+		buf, err := b.BufferFromFlatData(0, data, shape)
+		if err != nil {
+			return false
 		}
-	}()
-	b, err := simplego.New("")
-	if err != nil {
-		return false
-	}
-	defer b.Finalize()
-	data := []float32{1.5, -2.5, 3.25}
-	shape := shapes.Make(dtypes.Float32, 3)
-	buf, err := b.BufferFromFlatData(0, data, shape)
-	if err != nil {
-		return false
-	}
-	defer func() { _ = b.BufferFinalize(buf) }()
-	v := reflect.ValueOf(buf)
-	if v.Kind() != reflect.Pointer || v.Type().Elem().Size() != unsafe.Sizeof(sgBuffer{}) {
-		return false
-	}
-	m := (*sgBuffer)(v.UnsafePointer())
-	flat, isF32 := m.flat.([]float32)
-	return m.shape.Equal(shape) && m.valid && isF32 && slices.Equal(flat, data)
+		defer func() { _ = b.BufferFinalize(buf) }()
+		v := reflect.ValueOf(buf)
+		if v.Kind() != reflect.Pointer || v.Type().Elem().Size() != unsafe.Sizeof(sgBuffer{}) {
+			return false
+		}
+		m := (*sgBuffer)(v.UnsafePointer())
+		flat, isF32 := m.flat.([]float32)
+		return m.shape.Equal(shape) && m.valid && isF32 && slices.Equal(flat, data)
+	})
 }
 
 // simplegoDotLayoutOK checks on a real simplego DotGeneral node that sgNode
@@ -233,9 +225,14 @@ func simplegoDotLayoutOK() bool {
 	return withSimplegoBuilder(checkDotLayout)
 }
 
-// withSimplegoBuilder runs check on a builder of a fresh simplego backend;
-// a panic or an error counts as a failed check.
-func withSimplegoBuilder(check func(bld backends.Builder) bool) (ok bool) {
+// withSimplegoBuilder runs check on a builder of a fresh simplego backend.
+func withSimplegoBuilder(check func(bld backends.Builder) bool) bool {
+	return withSimplego(func(b backends.Backend) bool { return check(b.Builder("gosde_layout_check")) })
+}
+
+// withSimplego runs check on a fresh simplego backend; a panic or an error
+// counts as a failed check.
+func withSimplego(check func(b backends.Backend) bool) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
@@ -246,7 +243,7 @@ func withSimplegoBuilder(check func(bld backends.Builder) bool) (ok bool) {
 		return false
 	}
 	defer b.Finalize()
-	return check(b.Builder("gosde_layout_check"))
+	return check(b)
 }
 
 func checkDotLayout(bld backends.Builder) bool {

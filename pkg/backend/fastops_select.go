@@ -46,32 +46,24 @@ func execWhere32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwn
 }
 
 // selectFloat32 sets o[i] = a[i] where c[i], else b[i]; a or b of length 1
-// stands for that value everywhere.
+// stands for that value everywhere (read with a stride of 0, no copy).
 func selectFloat32(o []float32, c []bool, a, b []float32) {
+	sa, sb := 1, 1
 	if len(a) == 1 {
-		a = splat(a[0], len(o))
+		sa = 0
 	}
 	if len(b) == 1 {
-		b = splat(b[0], len(o))
+		sb = 0
 	}
-	a, b = a[:len(o)], b[:len(o)]
 	for i := range o {
 		// A bool is one byte, 0 or 1: 0 − 1 = all ones selects a.
 		m := -uint32(*(*uint8)(unsafe.Pointer(&c[i])))
-		o[i] = fromBits(toBits(a[i])&m | toBits(b[i])&^m)
+		o[i] = fromBits(toBits(a[i*sa])&m | toBits(b[i*sb])&^m)
 	}
 }
 
 func toBits(f float32) uint32   { return *(*uint32)(unsafe.Pointer(&f)) }
 func fromBits(u uint32) float32 { return *(*float32)(unsafe.Pointer(&u)) }
-
-func splat(v float32, n int) []float32 {
-	s := make([]float32, n)
-	for i := range s {
-		s[i] = v
-	}
-	return s
-}
 
 // execReduceSum32 sums float32 tensors over a leading or trailing run of
 // axes (the bias gradients (batch, out) → (out), per-row sums, totals).

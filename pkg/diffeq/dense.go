@@ -174,6 +174,10 @@ func integratePlan(ctx *context.Context, f Func, z0, steps, weights *Node, check
 	terms := make([][]*Node, 5)
 	z := z0
 	var k1, maxRatio *Node
+	var tol Options
+	if check != nil {
+		tol = check.withDefaults(1)
+	}
 	for k := range n {
 		t := graph.Reshape(graph.Slice(steps, graph.AxisElem(k), graph.AxisElem(0)))
 		h := graph.Reshape(graph.Slice(steps, graph.AxisElem(k), graph.AxisElem(1)))
@@ -189,8 +193,7 @@ func integratePlan(ctx *context.Context, f Func, z0, steps, weights *Node, check
 			terms[j] = append(terms[j], graph.Reshape(r, 1, size))
 		}
 		if check != nil {
-			o := check.withDefaults(1)
-			r := ErrorRatio(dopri5Error(hz, ks), graph.StopGradient(z), graph.StopGradient(zNext), o.RTol, o.ATol)
+			r := ErrorRatio(dopri5Error(hz, ks), graph.StopGradient(z), graph.StopGradient(zNext), tol.RTol, tol.ATol)
 			r = graph.StopGradient(r)
 			if maxRatio == nil {
 				maxRatio = r
