@@ -138,7 +138,7 @@ var fastKernels, fastDot bool
 // measuring each one's effect: "-fold" (Where folding), "-elementwise"
 // (Tanh, Logistic, Exp), "-broadcast" (row- and column-broadcast
 // Add/Mul/Sub), "-where" (Where, Sign, Bool→Float32 and BroadcastInDim), "-reduce" (ReduceSum), "-slice"
-// (Slice), "-dot" (DotGeneral), "-avx" (the AVX2 and AVX-512 versions of
+// (Slice), "-dot" (DotGeneral), "-conv" (ConvGeneral), "-avx" (the AVX2 and AVX-512 versions of
 // the kernels), "-avx512" (the AVX-512 matrix product only).
 var (
 	speedupsOff = os.Getenv(FastKernelsEnv) == "0"
@@ -186,6 +186,11 @@ func init() {
 	}
 	if !disabled["reduce"] {
 		sgSetNodeExecutor(backends.OpTypeReduceSum, sgPriorityUser, execReduceSum32)
+		fastReduce = true
+	}
+	if !disabled["conv"] && simplegoConvLayoutOK() {
+		sgSetNodeExecutor(backends.OpTypeConvGeneral, sgPriorityUser, execConv32)
+		fastConv = true
 	}
 	if !disabled["dot"] && simplegoDotLayoutOK() {
 		sgSetNodeExecutor(backends.OpTypeDotGeneral, sgPriorityUser, execDotGeneral32)
@@ -193,6 +198,14 @@ func init() {
 	}
 	fastKernels = true
 }
+
+// fastReduce records whether the ReduceSum kernel is installed.
+var fastReduce bool
+
+// FastReduce reports whether gosde's float32 ReduceSum kernel is installed
+// in the embedded backend: sums over a contiguous run of axes, middle ones
+// included, then take one pass over their input.
+func FastReduce() bool { return fastReduce }
 
 // FastKernels reports whether gosde's fast float32 kernels are installed in
 // the embedded backend (see FastKernelsEnv).

@@ -65,42 +65,47 @@ func selectFloat32(o []float32, c []bool, a, b []float32) {
 func toBits(f float32) uint32   { return *(*uint32)(unsafe.Pointer(&f)) }
 func fromBits(u uint32) float32 { return *(*float32)(unsafe.Pointer(&u)) }
 
-// execReduceSum32 sums float32 tensors over a leading or trailing run of
-// axes (the bias gradients (batch, out) → (out), per-row sums, totals).
+// execReduceSum32 sums float32 tensors over a contiguous run of axes:
+// leading (the bias gradients (batch, out) → (out)), trailing (per-row sums,
+// totals) or in the middle (per-channel sums over the positions of
+// (batch, positions, channels) images, which simplego runs element by
+// element through an index iterator).
 func execReduceSum32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
 	in := inputs[0]
 	axes, ok := node.data.([]int)
 	if !ok || in.shape.DType != dtypes.Float32 || len(axes) == 0 {
 		return sgExecReduce(backend, node, inputs, inputsOwned)
 	}
-	rows, cols, leading := reduceLayout(in.shape, axes)
-	if rows == 0 {
+	outer, mid, inner, ok := reduceLayout(in.shape, axes)
+	if !ok {
 		return sgExecReduce(backend, node, inputs, inputsOwned)
 	}
 	out := sgGetBufferForShape(backend, node.shape)
-	x, o := in.flat.([]float32)[:rows*cols], out.flat.([]float32)[:node.shape.Size()]
-	if leading {
-		sumRows(o, x, cols)
-	} else {
-		sumCols(o, x, cols)
+	x, o := in.flat.([]float32)[:outer*mid*inner], out.flat.([]float32)[:node.shape.Size()]
+	switch {
+	case mid == 0:
+		clear(o)
+	case inner == 1:
+		sumCols(o, x, mid)
+	default:
+		for b := range outer {
+			sumRows(o[b*inner:(b+1)*inner], x[b*mid*inner:(b+1)*mid*inner], inner)
+		}
 	}
 	return out, nil
 }
 
-// reduceLayout views a tensor as (rows, cols) in row-major order: with
-// leading, the reduced axes are the first ones (the sum runs over rows);
-// otherwise they are the last ones (the sum runs over cols). rows is 0 when
-// the axes are neither.
-func reduceLayout(s shapes.Shape, axes []int) (rows, cols int, leading bool) {
+// reduceLayout views a tensor as (outer, mid, inner) in row-major order,
+// the reduced axes making up mid; ok is false when they are not contiguous.
+func reduceLayout(s shapes.Shape, axes []int) (outer, mid, inner int, ok bool) {
 	ax := axes
 	if !slices.IsSorted(ax) {
 		ax = slices.Clone(axes)
 		slices.Sort(ax)
 	}
-	r := s.Rank()
 	for i, a := range ax {
 		if a != ax[0]+i {
-			return 0, 0, false // not contiguous
+			return 0, 0, 0, false // not contiguous
 		}
 	}
 	prod := func(d []int) int {
@@ -110,16 +115,8 @@ func reduceLayout(s shapes.Shape, axes []int) (rows, cols int, leading bool) {
 		}
 		return p
 	}
-	switch {
-	case ax[0] == 0 && ax[len(ax)-1] == r-1:
-		return 1, s.Size(), false // a total
-	case ax[0] == 0:
-		k := ax[len(ax)-1] + 1
-		return prod(s.Dimensions[:k]), prod(s.Dimensions[k:]), true
-	case ax[len(ax)-1] == r-1:
-		return prod(s.Dimensions[:ax[0]]), prod(s.Dimensions[ax[0]:]), false
-	}
-	return 0, 0, false
+	first, last := ax[0], ax[len(ax)-1]+1
+	return prod(s.Dimensions[:first]), prod(s.Dimensions[first:last]), prod(s.Dimensions[last:]), true
 }
 
 // sumRows sets o (cols) to the sum of the rows of x (rows, cols).

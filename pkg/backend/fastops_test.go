@@ -3,6 +3,7 @@ package backend
 import (
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -445,8 +446,9 @@ func BenchmarkMatmulKernel(b *testing.B) {
 }
 
 // TestWhereAndReduceSum32 checks the float32 Where kernel (full and scalar
-// branches) and ReduceSum over leading, trailing and all axes against Go
-// loops; sizes below 8 and middle axes take simplego's path.
+// branches) and ReduceSum over leading, trailing, middle and all axes
+// against Go loops; sizes below 8 and non-contiguous axes take simplego's
+// path.
 func TestWhereAndReduceSum32(t *testing.T) {
 	b := Wrap(mustSimplego(t))
 	const r, c = 7, 13
@@ -462,6 +464,9 @@ func TestWhereAndReduceSum32(t *testing.T) {
 			graph.Where(pos, x, y), graph.Where(pos, graph.ScalarOne(x.Graph(), x.DType()), y),
 			graph.ReduceSum(x, 0), graph.ReduceSum(x, 1), graph.ReduceAllSum(x),
 			graph.ReduceSum(x3, 0, 1), graph.ReduceSum(x3, 1, 2), graph.ReduceSum(graph.Reshape(x, r, c, 1), 1),
+			graph.Reshape(graph.ReduceSum(graph.Reshape(x, 1, r, c), 1), c),                          // middle axis of one block
+			graph.ReduceSum(graph.Reshape(graph.Concatenate([]*graph.Node{x, y}, 0), 2, r, c), 1),    // middle axis, two blocks
+			graph.ReduceSum(graph.Reshape(graph.Concatenate([]*graph.Node{x, y}, 0), 2, r, c), 0, 2), // not contiguous
 		}
 	}, tensors.FromFlatDataAndDimensions(x, r, c), tensors.FromFlatDataAndDimensions(y, r, c))
 	sel := func(one bool) []float64 {
@@ -479,12 +484,16 @@ func TestWhereAndReduceSum32(t *testing.T) {
 		return out
 	}
 	colSums, rowSums, total := make([]float64, c), make([]float64, r), 0.0
+	yCols, xyRows := make([]float64, c), make([]float64, r)
 	for i, v := range x {
 		colSums[i%c] += float64(v)
 		rowSums[i/c] += float64(v)
 		total += float64(v)
+		yCols[i%c] += float64(y[i])
+		xyRows[i/c] += float64(v) + float64(y[i])
 	}
-	want := [][]float64{sel(false), sel(true), colSums, rowSums, {total}, colSums, rowSums, rowSums}
+	want := [][]float64{sel(false), sel(true), colSums, rowSums, {total}, colSums, rowSums, rowSums,
+		colSums, append(slices.Clone(colSums), yCols...), xyRows}
 	for k, o := range outs {
 		got := tensors.MustCopyFlatData[float32](o)
 		if len(got) != len(want[k]) {
@@ -497,15 +506,15 @@ func TestWhereAndReduceSum32(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		dims, axes []int
-		rows, cols int
-		leading    bool
-	}{{[]int{4, 5}, []int{0}, 4, 5, true}, {[]int{4, 5}, []int{1}, 4, 5, false}, {[]int{2, 3, 4}, []int{0, 1}, 6, 4, true},
-		{[]int{2, 3, 4}, []int{2, 1}, 2, 12, false}, {[]int{2, 3, 4}, []int{0, 1, 2}, 1, 24, false}, {[]int{2, 3, 4}, []int{1}, 0, 0, false},
-		{[]int{2, 3, 4}, []int{0, 2}, 0, 0, false}} {
-		rows, cols, leading := reduceLayout(shapes.Make(dtypes.Float32, tc.dims...), tc.axes)
-		if rows != tc.rows || cols != tc.cols || leading != tc.leading {
-			t.Errorf("reduceLayout(%v, %v) = %d, %d, %v; want %d, %d, %v", tc.dims, tc.axes, rows, cols, leading, tc.rows, tc.cols, tc.leading)
+		dims, axes        []int
+		outer, mid, inner int
+		ok                bool
+	}{{[]int{4, 5}, []int{0}, 1, 4, 5, true}, {[]int{4, 5}, []int{1}, 4, 5, 1, true}, {[]int{2, 3, 4}, []int{0, 1}, 1, 6, 4, true},
+		{[]int{2, 3, 4}, []int{2, 1}, 2, 12, 1, true}, {[]int{2, 3, 4}, []int{0, 1, 2}, 1, 24, 1, true}, {[]int{2, 3, 4}, []int{1}, 2, 3, 4, true},
+		{[]int{2, 3, 4, 5}, []int{1, 2}, 2, 12, 5, true}, {[]int{2, 3, 4}, []int{0, 2}, 0, 0, 0, false}} {
+		outer, mid, inner, ok := reduceLayout(shapes.Make(dtypes.Float32, tc.dims...), tc.axes)
+		if outer != tc.outer || mid != tc.mid || inner != tc.inner || ok != tc.ok {
+			t.Errorf("reduceLayout(%v, %v) = %d, %d, %d, %v; want %d, %d, %d, %v", tc.dims, tc.axes, outer, mid, inner, ok, tc.outer, tc.mid, tc.inner, tc.ok)
 		}
 	}
 }

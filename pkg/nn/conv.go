@@ -10,6 +10,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+
+	"github.com/gosde/gosde/pkg/backend"
 )
 
 // Conv2D is a 2-D convolution layer on channels-last images x shaped
@@ -19,13 +21,17 @@ import (
 // kernel, in, out) and "biases" (out)) and start uniform in ±1/√fan_in as in
 // PyTorch's default.
 //
-// On GoMLX's pure-Go backend it is computed as a sum over the kernel taps of
-// matrix products (shifted windows of the input times the tap's weights),
-// with a hand-written gradient made of matrix products and shifted zero
-// paddings, so it runs fast there and needs neither Pad nor Reverse. Other
-// backends (XLA) run their native convolution for odd kernel sizes. A stride
-// s > 1 needs a kernel size divisible by s (the convolution is rewritten as
-// a stride-1 one on a space-to-depth rearrangement of the input).
+// On GoMLX's pure-Go backend a float32 convolution is one ConvGeneral run by
+// gosde's convolution kernel (pkg/backend: cache-sized blocks of patches
+// times the kernel on the register-blocked matrix product), with a
+// hand-written gradient of two more (input and kernel gradients), so it needs
+// neither Pad nor Reverse; without that kernel (GOSDE_FAST_KERNELS=-conv, or
+// other dtypes) it is a sum over the kernel taps of matrix products (shifted
+// windows of the input times the tap's weights) with a gradient of matrix
+// products and shifted zero paddings. Other backends (XLA) run their native
+// convolution for odd kernel sizes. A stride s > 1 needs a kernel size
+// divisible by s (the convolution is rewritten as a stride-1 one on a
+// space-to-depth rearrangement of the input).
 func Conv2D(ctx *context.Context, x *graph.Node, outChannels, kernel, stride, padding int, bias bool) *graph.Node {
 	if x.Rank() != 4 {
 		panic(fmt.Errorf("nn.Conv2D: x must be (batch, height, width, channels), got shape %s", x.Shape()))
@@ -113,6 +119,12 @@ func conv2D(x, w, b *graph.Node, stride, padding int) *graph.Node {
 				stride, padding, -after[a], 1+a))
 		}
 	}
+	if stride == 1 {
+		pads := [2][2]int{{padding, after[0]}, {padding, after[1]}}
+		if useConvKernel(x, wd, pads) {
+			return convKernel(x, w, b, pads)
+		}
+	}
 	xp := zeroPad(x, 1, padding, after[0])
 	xp = zeroPad(xp, 2, padding, after[1])
 	if stride == 1 {
@@ -189,6 +201,9 @@ func conv2DValid(x, w, b *graph.Node) *graph.Node {
 		}
 		return y
 	}
+	if useConvKernel(x, wd, [2][2]int{}) {
+		return convKernel(x, w, b, [2][2]int{})
+	}
 	m, k := n*ho*wo, kh*kw*c
 	xs, wsg := graph.StopGradient(x), graph.StopGradient(w)
 	// taps[t] (m, c) is tap t = (i, j) of the patches, x[:, i:i+ho, j:j+wo, :].
@@ -224,12 +239,7 @@ func conv2DValid(x, w, b *graph.Node) *graph.Node {
 			}
 			return graph.Reshape(graph.Concatenate(dws, 0), kh, kw, c, o)
 		case 2: // 1ᵀ·dy
-			rows := m
-			if b.Rank() > 1 {
-				rows = n
-			}
-			ones := graph.Ones(dy.Graph(), shapes.Make(dy.DType(), 1, rows))
-			return graph.Reshape(graph.Dot(ones, graph.Reshape(dy, rows, -1)), b.Shape().Dimensions...)
+			return biasGrad(dy, b)
 		}
 		// col2im: tap (i, j) of the patches came from x[:, i:i+ho, j:j+wo, :].
 		var dx *graph.Node
@@ -265,13 +275,90 @@ func conv2DValid(x, w, b *graph.Node) *graph.Node {
 		}
 	}
 	if b != nil {
-		if b.Rank() > 1 {
-			y = graph.Add(graph.Reshape(y, n, ho*wo*o), graph.Reshape(graph.StopGradient(b), 1, ho*wo*o))
-		} else {
-			y = graph.Add(y, graph.Reshape(graph.StopGradient(b), 1, o))
-		}
+		y = addBias(y, b, n)
 	}
 	return finish(graph.Reshape(y, n, ho, wo, o))
+}
+
+// useConvKernel reports whether a stride-1 convolution with kernel
+// dimensions wd and paddings pads runs as ConvGeneral on gosde's kernel of
+// the pure-Go backend (pkg/backend): float32, on that backend, with the
+// kernel installed, and with paddings below the kernel size (so that the input
+// gradient is a convolution with non-negative paddings).
+func useConvKernel(x *graph.Node, wd []int, pads [2][2]int) bool {
+	if x.DType() != dtypes.Float32 || !isEmbedded(x.Graph()) || !backend.FastConv() {
+		return false
+	}
+	for a := range 2 {
+		if pads[a][0] > wd[a]-1 || pads[a][1] > wd[a]-1 {
+			return false
+		}
+	}
+	return true
+}
+
+// convKernel is the stride-1 convolution of x (B, H, W, C) with w (kh, kw,
+// C, O) and paddings pads (rows, columns; before, after), plus the bias b
+// ((O) or (Ho, Wo, O)) if not nil, as one ConvGeneral, with a hand-written
+// gradient of two more: dx is dy convolved with the kernel flipped in space
+// and transposed to (kh, kw, O, C), with paddings k−1−p; dw is the
+// convolution of x with dy in backend.ConvKernelGradAxes (Σ patchᵀ·dy).
+func convKernel(x, w, b *graph.Node, pads [2][2]int) *graph.Node {
+	wd := w.Shape().Dimensions
+	kh, kw, c, o := wd[0], wd[1], wd[2], wd[3]
+	strides := []int{1, 1}
+	fwd := [][2]int{pads[0], pads[1]}
+	xs, wsg := graph.StopGradient(x), graph.StopGradient(w)
+	inputs := []*graph.Node{x, w}
+	if b != nil {
+		inputs = append(inputs, b)
+	}
+	link, finish := tie(inputs, x.DType(), func(dy *graph.Node, input int) *graph.Node {
+		switch input {
+		case 1:
+			return graph.ConvGeneral(xs, dy, backend.ConvKernelGradAxes, strides, fwd, nil, nil, 1, 1)
+		case 2:
+			return biasGrad(dy, b)
+		}
+		// The kernel flipped in space (tap t → kh·kw−1−t) and transposed.
+		taps := graph.Reshape(wsg, kh*kw, c, o)
+		flipped := make([]*graph.Node, kh*kw)
+		for t := range flipped {
+			flipped[t] = graph.Slice(taps, graph.AxisRange(kh*kw-1-t, kh*kw-t), graph.AxisRange(), graph.AxisRange())
+		}
+		wf := graph.Reshape(graph.TransposeAllAxes(graph.Concatenate(flipped, 0), 0, 2, 1), kh, kw, o, c)
+		back := [][2]int{{kh - 1 - pads[0][0], kh - 1 - pads[0][1]}, {kw - 1 - pads[1][0], kw - 1 - pads[1][1]}}
+		return graph.ConvGeneral(dy, wf, backend.ConvImagesAxes, strides, back, nil, nil, 1, 1)
+	})
+	y := graph.ConvGeneral(xs, graph.Add(wsg, link), backend.ConvImagesAxes, strides, fwd, nil, nil, 1, 1)
+	if b != nil {
+		yd := y.Shape().Dimensions
+		y = graph.Reshape(addBias(graph.Reshape(y, yd[0]*yd[1]*yd[2], o), b, yd[0]), yd...)
+	}
+	return finish(y)
+}
+
+// addBias adds the bias b to y (rows, out): b (out) to every row, or b (ho,
+// wo, out) to each of the n images' (ho·wo) rows.
+func addBias(y, b *graph.Node, n int) *graph.Node {
+	bs := graph.StopGradient(b)
+	if b.Rank() > 1 {
+		rows := y.Shape().Dimensions[0]
+		return graph.Reshape(graph.Add(graph.Reshape(y, n, rows/n*y.Shape().Dimensions[1]), graph.Reshape(bs, 1, -1)), y.Shape().Dimensions...)
+	}
+	return graph.Add(y, graph.Reshape(bs, 1, y.Shape().Dimensions[1]))
+}
+
+// biasGrad is the gradient of the bias b given the convolution's output
+// gradient dy (n, ho, wo, out): 1ᵀ·dy summed over the images and positions
+// for b (out), over the images for b (ho, wo, out).
+func biasGrad(dy, b *graph.Node) *graph.Node {
+	rows := dy.Shape().Size() / dy.Shape().Dimensions[3]
+	if b.Rank() > 1 {
+		rows = dy.Shape().Dimensions[0]
+	}
+	ones := graph.Ones(dy.Graph(), shapes.Make(dy.DType(), 1, rows))
+	return graph.Reshape(graph.Dot(ones, graph.Reshape(dy, rows, -1)), b.Shape().Dimensions...)
 }
 
 // tie prepares a custom gradient for a value computed from stopped copies

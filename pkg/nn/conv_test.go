@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -117,6 +118,24 @@ func TestConv2DAgainstReference(t *testing.T) {
 		}
 		check("x", xs, tensors.MustCopyFlatData[float64](out[2]), func(v []float64) float64 { return loss(v, ks) })
 		check("kernel", ks, tensors.MustCopyFlatData[float64](out[3]), func(v []float64) float64 { return loss(xs, v) })
+
+		// float32 (on the pure-Go backend: gosde's convolution kernel) against
+		// the float64 results just checked.
+		out32 := graph.MustExecOnceN(b, func(x, k, rr *graph.Node) []*graph.Node {
+			x, k, rr = graph.ConvertDType(x, dtypes.Float32), graph.ConvertDType(k, dtypes.Float32), graph.ConvertDType(rr, dtypes.Float32)
+			y := Conv2DWith(x, k, c.stride, c.pad)
+			g := graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rr)), x, k)
+			return []*graph.Node{y, g[0], g[1]}
+		}, xT, kT, rT)
+		for j, name := range []string{"y", "dx", "dkernel"} {
+			got := tensors.MustCopyFlatData[float32](out32[j])
+			ref := tensors.MustCopyFlatData[float64](out[[]int{0, 2, 3}[j]])
+			for i := range ref {
+				if math.Abs(float64(got[i])-ref[i]) > 1e-4*(1+math.Abs(ref[i])) {
+					t.Fatalf("case %d float32: %s[%d] = %g, float64 %g", ci, name, i, got[i], ref[i])
+				}
+			}
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+
+	"github.com/gosde/gosde/pkg/backend"
 )
 
 // GroupNormEpsilon is added to the variance in GroupNorm (PyTorch's default).
@@ -80,11 +82,11 @@ func GroupNormWith(x *graph.Node, groups int, gain, offset *graph.Node) *graph.N
 		return graph.Concatenate(parts, 1)
 	}
 	// spatialSum sums (b, s, c) over the positions: on the pure-Go backend
-	// by a matrix product with a 0/1 indicator (s·c, c) when that is small
-	// (the product runs on the fast kernel, split over the cores; a
-	// reduction over a middle axis runs element by element).
+	// without gosde's reduction kernel, by a matrix product with a 0/1
+	// indicator (s·c, c) when that is small (the product runs on the fast
+	// kernel; simplego reduces a middle axis element by element).
 	var ind *graph.Node
-	if s > 1 && s*c <= maxIndicatorRows && isEmbedded(x.Graph()) {
+	if s > 1 && s*c <= maxIndicatorRows && isEmbedded(x.Graph()) && !backend.FastReduce() {
 		ind = sumIndicator(x.Graph(), x.DType(), s, c)
 	}
 	spatialSum := func(v *graph.Node) *graph.Node {
