@@ -220,3 +220,36 @@ func TestConcatConv2D(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConvBlock times one convolution of the ODE-Net block (64 images
+// of 6×6×64, 3×3 kernel, padding 1) with its input and kernel gradients and
+// the GroupNorm after it, float32. Compare the pure-Go backend's kernels
+// with the per-tap graph and the indicator-product sums:
+//
+//	go test ./pkg/nn -run '^$' -bench ConvBlock
+//	GOSDE_FAST_KERNELS=-conv,-reduce go test ./pkg/nn -run '^$' -bench ConvBlock
+func BenchmarkConvBlock(b *testing.B) {
+	be := backend.Shared()
+	r := rand.New(rand.NewPCG(3, 4))
+	x32 := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	x := tensors.FromFlatDataAndDimensions(x32(64*6*6*64), 64, 6, 6, 64)
+	k := tensors.FromFlatDataAndDimensions(x32(3*3*64*64), 3, 3, 64, 64)
+	exec := graph.MustNewExec(be, func(x, k *graph.Node) []*graph.Node {
+		y := GroupNormWith(Conv2DWith(x, k, 1, 1), 32, nil, nil)
+		loss := graph.ReduceAllSum(graph.Mul(y, y))
+		return graph.Gradient(loss, x, k)
+	})
+	exec.MustExec(x, k) // compile
+	b.ResetTimer()
+	for range b.N {
+		for _, t := range exec.MustExec(x, k) {
+			t.MustFinalizeAll()
+		}
+	}
+}
