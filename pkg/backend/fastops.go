@@ -4,7 +4,6 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -138,7 +137,7 @@ var fastKernels, fastDot bool
 // measuring each one's effect: "-fold" (Where folding), "-elementwise"
 // (Tanh, Logistic, Exp), "-broadcast" (row- and column-broadcast
 // Add/Mul/Sub), "-where" (Where, Sign, Bool→Float32 and BroadcastInDim), "-reduce" (ReduceSum), "-slice"
-// (Slice), "-dot" (DotGeneral), "-conv" (ConvGeneral), "-avx" (the AVX2 and AVX-512 versions of
+// (Slice), "-dot" (DotGeneral), "-conv" (ConvGeneral), "-transpose" (Transpose), "-avx" (the AVX2 and AVX-512 versions of
 // the kernels), "-avx512" (the AVX-512 matrix product only).
 var (
 	speedupsOff = os.Getenv(FastKernelsEnv) == "0"
@@ -183,6 +182,9 @@ func init() {
 	}
 	if !disabled["slice"] && simplegoSliceLayoutOK() {
 		sgSetNodeExecutor(backends.OpTypeSlice, sgPriorityUser, execSliceRuns)
+	}
+	if !disabled["transpose"] {
+		sgSetNodeExecutor(backends.OpTypeTranspose, sgPriorityUser, execTransposeRuns)
 	}
 	if !disabled["reduce"] {
 		sgSetNodeExecutor(backends.OpTypeReduceSum, sgPriorityUser, execReduceSum32)
@@ -385,21 +387,9 @@ func matmulStrided(o, a, b []float32, m, k, n, sai, sap int) {
 		putScratch(ot)
 		return
 	}
-	workers := min(runtime.GOMAXPROCS(0), m/16)
-	if workers < 2 || m*k*n < parallelMACs {
-		matmulRows(o, a, b, m, k, n, sai, sap)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*m/workers, (w+1)*m/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			matmulRows(o[lo*n:], a[lo*sai:], b, hi-lo, k, n, sai, sap)
-		}()
-	}
-	wg.Wait()
+	parallelRanges(m, m/16, m*k*n, func(lo, hi int) {
+		matmulRows(o[lo*n:], a[lo*sai:], b, hi-lo, k, n, sai, sap)
+	})
 }
 
 // matmulRows is matmulStrided on the calling goroutine: the vector kernels

@@ -188,7 +188,7 @@ func convForward32(out, x, wk []float32, g convGeom, o int) {
 		}
 		putScratch(p)
 	}
-	parallelChunks(chunks, total*k*o, run)
+	parallelRanges(chunks, chunks, total*k*o, run)
 }
 
 // convKernelGrad32 sets dw ((kh·kw·c) × o) to Σ over output positions of
@@ -233,7 +233,7 @@ func convKernelGrad32(dw, x, dy []float32, g convGeom, o int) {
 		putScratch(acc)
 		putScratch(part)
 	}
-	parallelChunks(chunks, total*k*o, run)
+	parallelRanges(chunks, chunks, total*k*o, run)
 }
 
 // addTo sets a[i] += b[i].
@@ -244,22 +244,22 @@ func addTo(a, b []float32) {
 	}
 }
 
-// parallelChunks runs run over [0, chunks) in contiguous ranges, one per
-// CPU when the work (multiply-adds) reaches parallelMACs, else on the
-// calling goroutine.
-func parallelChunks(chunks, macs int, run func(c0, c1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), chunks)
+// parallelRanges runs run over [0, n) in contiguous ranges, one for each
+// of up to maxWorkers goroutines (at most one per CPU) when the work
+// (multiply-adds) reaches parallelMACs, else on the calling goroutine.
+func parallelRanges(n, maxWorkers, macs int, run func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), maxWorkers)
 	if workers < 2 || macs < parallelMACs {
-		run(0, chunks)
+		run(0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
-		c0, c1 := w*chunks/workers, (w+1)*chunks/workers
+		lo, hi := w*n/workers, (w+1)*n/workers
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			run(c0, c1)
+			run(lo, hi)
 		}()
 	}
 	wg.Wait()
@@ -280,21 +280,21 @@ func execConv32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwne
 		return convFallback(backend, node, inputs, inputsOwned)
 	}
 	xd, kd, od := x.shape.Dimensions, kb.shape.Dimensions, node.shape.Dimensions
+	g := convGeom{n: xd[0], h: xd[1], w: xd[2], c: xd[3], pt: d.paddings[0][0], pl: d.paddings[1][0]}
+	var kernel func(out, x, k []float32, g convGeom, o int)
 	switch {
 	case sameConvAxes(d.axes, ConvImagesAxes):
-		g := convGeom{n: xd[0], h: xd[1], w: xd[2], c: xd[3], kh: kd[0], kw: kd[1],
-			pt: d.paddings[0][0], pl: d.paddings[1][0], ho: od[1], wo: od[2]}
-		out := sgGetBufferForShape(backend, node.shape)
-		convForward32(out.flat.([]float32)[:node.shape.Size()], x.flat.([]float32), kb.flat.([]float32), g, kd[3])
-		return out, nil
+		g.kh, g.kw, g.ho, g.wo = kd[0], kd[1], od[1], od[2]
+		kernel = convForward32
 	case sameConvAxes(d.axes, ConvKernelGradAxes):
 		// x (n, h, w, c) with n as the channels; kb = dy (n, ho, wo, o);
 		// out (kh, kw, c, o).
-		g := convGeom{n: xd[0], h: xd[1], w: xd[2], c: xd[3], kh: od[0], kw: od[1],
-			pt: d.paddings[0][0], pl: d.paddings[1][0], ho: kd[1], wo: kd[2]}
-		out := sgGetBufferForShape(backend, node.shape)
-		convKernelGrad32(out.flat.([]float32)[:node.shape.Size()], x.flat.([]float32), kb.flat.([]float32), g, kd[3])
-		return out, nil
+		g.kh, g.kw, g.ho, g.wo = od[0], od[1], kd[1], kd[2]
+		kernel = convKernelGrad32
+	default:
+		return convFallback(backend, node, inputs, inputsOwned)
 	}
-	return convFallback(backend, node, inputs, inputsOwned)
+	out := sgGetBufferForShape(backend, node.shape)
+	kernel(out.flat.([]float32)[:node.shape.Size()], x.flat.([]float32), kb.flat.([]float32), g, kd[3])
+	return out, nil
 }

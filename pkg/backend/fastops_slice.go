@@ -129,3 +129,68 @@ func copyRuns[T any](out, x []T, dims, starts, limits []int) {
 		}
 	}
 }
+
+//go:linkname sgExecTranspose github.com/gomlx/gomlx/backends/simplego.execTranspose
+func sgExecTranspose(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
+
+// execTransposeRuns transposes float32/float64 tensors whose last axis stays
+// last (the space-to-depth rearrangements of strided convolutions, and
+// their gradients) by copying contiguous runs; simplego computes every
+// element's index. Other permutations go to simplego.
+func execTransposeRuns(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	in := inputs[0]
+	perm, ok := node.data.([]int)
+	r := len(perm)
+	if !ok || r < 2 || r != in.shape.Rank() || perm[r-1] != r-1 {
+		return sgExecTranspose(backend, node, inputs, inputsOwned)
+	}
+	switch in.shape.DType {
+	case dtypes.Float32:
+		out := sgGetBufferForShape(backend, node.shape)
+		transposeRuns(out.flat.([]float32)[:node.shape.Size()], in.flat.([]float32), in.shape.Dimensions, perm)
+		return out, nil
+	case dtypes.Float64:
+		out := sgGetBufferForShape(backend, node.shape)
+		transposeRuns(out.flat.([]float64)[:node.shape.Size()], in.flat.([]float64), in.shape.Dimensions, perm)
+		return out, nil
+	}
+	return sgExecTranspose(backend, node, inputs, inputsOwned)
+}
+
+// transposeRuns sets out (row-major, axis a of size dims[perm[a]]) to the
+// transpose of x (row-major with dimensions dims): out[i] = x[j] with
+// j_{perm[a]} = i_a. The trailing axes that perm leaves in place form one
+// contiguous run; an odometer walks the output's axes before them.
+func transposeRuns[T any](out, x []T, dims, perm []int) {
+	r := len(dims)
+	k := r // the first of the trailing axes left in place
+	run := 1
+	for k > 0 && perm[k-1] == k-1 {
+		k--
+		run *= dims[k]
+	}
+	if k == 0 || run == 0 {
+		copy(out, x)
+		return
+	}
+	strides := make([]int, r)
+	strides[r-1] = 1
+	for a := r - 2; a >= 0; a-- {
+		strides[a] = strides[a+1] * dims[a+1]
+	}
+	idx := make([]int, k) // output index over axes 0 … k−1
+	for o := 0; o < len(out); o += run {
+		off := 0
+		for a, i := range idx {
+			off += i * strides[perm[a]]
+		}
+		copy(out[o:o+run], x[off:off+run])
+		for a := k - 1; a >= 0; a-- {
+			idx[a]++
+			if idx[a] < dims[perm[a]] {
+				break
+			}
+			idx[a] = 0
+		}
+	}
+}

@@ -789,3 +789,60 @@ func TestBroadcast32(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeRuns checks transposes that keep the last axis (the kernel's
+// runs: rank 2 to 6, one or several trailing axes in place, float32 and
+// float64) and ones that move it (simplego's path) against index
+// arithmetic.
+func TestTransposeRuns(t *testing.T) {
+	b := mustSimplego(t)
+	cases := []struct{ dims, perm []int }{
+		{[]int{2, 3, 4, 5, 3, 2}, []int{0, 1, 3, 2, 4, 5}}, // space to depth
+		{[]int{2, 3, 2, 4, 2, 3}, []int{0, 2, 1, 3, 4, 5}},
+		{[]int{3, 4, 5}, []int{1, 0, 2}},
+		{[]int{3, 4, 5}, []int{0, 1, 2}},
+		{[]int{3, 4}, []int{1, 0}},       // last axis moves
+		{[]int{2, 3, 4}, []int{2, 0, 1}}, // last axis moves
+		{[]int{4, 1, 3, 2}, []int{2, 0, 1, 3}},
+	}
+	for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
+		for _, c := range cases {
+			n := 1
+			for _, d := range c.dims {
+				n *= d
+			}
+			x := make([]float64, n)
+			for i := range x {
+				x[i] = float64(i)
+			}
+			y := graph.MustExecOnce(b, func(x *graph.Node) *graph.Node {
+				return graph.ConvertDType(graph.TransposeAllAxes(graph.ConvertDType(x, dt), c.perm...), dtypes.Float64)
+			}, tensors.FromFlatDataAndDimensions(x, c.dims...))
+			got := tensors.MustCopyFlatData[float64](y)
+			// Walk the output in order: out index i (over axes of sizes
+			// dims[perm[a]]) reads x at j with j[perm[a]] = i[a].
+			r := len(c.dims)
+			strides := make([]int, r)
+			strides[r-1] = 1
+			for a := r - 2; a >= 0; a-- {
+				strides[a] = strides[a+1] * c.dims[a+1]
+			}
+			idx := make([]int, r)
+			for o := range n {
+				off := 0
+				for a, i := range idx {
+					off += i * strides[c.perm[a]]
+				}
+				if got[o] != x[off] {
+					t.Fatalf("%s %v perm %v: out[%d] = %g, want %g", dt, c.dims, c.perm, o, got[o], x[off])
+				}
+				for a := r - 1; a >= 0; a-- {
+					if idx[a]++; idx[a] < c.dims[c.perm[a]] {
+						break
+					}
+					idx[a] = 0
+				}
+			}
+		}
+	}
+}
