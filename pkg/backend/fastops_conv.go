@@ -202,38 +202,46 @@ func convKernelGrad32(dw, x, dy []float32, g convGeom, o int) {
 	}
 	const rowsPer = 4 * convChunkRows
 	chunks := (total + rowsPer - 1) / rowsPer
+	// Each range of chunks sums into its own buffer; the buffers are added
+	// in range order afterwards, so the result does not depend on which
+	// goroutine finishes first.
+	type partial struct {
+		c0  int
+		acc []float32
+	}
 	var mu sync.Mutex
-	first := true
+	var parts []partial
 	run := func(c0, c1 int) {
 		p := getScratch(rowsPer * k)
-		acc, part := getScratch(k*o), getScratch(k*o)
+		acc, tmp := getScratch(k*o), getScratch(k*o)
 		for ch := c0; ch < c1; ch++ {
 			r0 := ch * rowsPer
 			rows := min(rowsPer, total-r0)
 			g.gatherPatches(p, x, r0, rows)
-			dst := part
+			dst := tmp
 			if ch == c0 {
 				dst = acc
 			}
 			// patchesᵀ (k × rows) · dy (rows × o): A(i, q) = p[q·k + i].
 			matmulRows(dst, p[:rows*k], dy[r0*o:(r0+rows)*o], k, rows, o, 1, k)
 			if ch != c0 {
-				addTo(acc, part)
+				addTo(acc, tmp)
 			}
 		}
-		mu.Lock()
-		if first {
-			copy(dw, acc)
-			first = false
-		} else {
-			addTo(dw, acc)
-		}
-		mu.Unlock()
 		putScratch(p)
-		putScratch(acc)
-		putScratch(part)
+		putScratch(tmp)
+		mu.Lock()
+		parts = append(parts, partial{c0, acc})
+		mu.Unlock()
 	}
 	parallelRanges(chunks, chunks, total*k*o, run)
+	slices.SortFunc(parts, func(a, b partial) int { return a.c0 - b.c0 })
+	copy(dw, parts[0].acc)
+	putScratch(parts[0].acc)
+	for _, pt := range parts[1:] {
+		addTo(dw, pt.acc)
+		putScratch(pt.acc)
+	}
 }
 
 // addTo sets a[i] += b[i].
