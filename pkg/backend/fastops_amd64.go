@@ -149,3 +149,20 @@ func rowOpVector(o, x, r []float32, op binOp, rev bool) bool {
 	rowOpAVX(&o[0], &x[0], &r[0], len(o)/n, n, code)
 	return true
 }
+
+// signAVX sets dst[i] to the sign of src[i] (−1, 0 or 1; 0 for NaN) for
+// i < n, n a multiple of 8 (AVX2 required; see fastops_amd64.s).
+//
+//go:noescape
+func signAVX(dst, src *float32, n int)
+
+// signVector computes the leading multiple of 8 of len(src) signs with
+// signAVX and returns how many it did (0 without AVX2).
+func signVector(dst, src []float32) int {
+	n := len(src) &^ 7
+	if !hasAVX2FMA || n == 0 || len(dst) < n {
+		return 0
+	}
+	signAVX(&dst[0], &src[0], n)
+	return n
+}

@@ -767,3 +767,39 @@ znext:
 zdone:
 	VZEROUPPER
 	RET
+
+// func signAVX(dst, src *float32, n int)
+//
+// dst[i] = 1 where src[i] > 0, −1 where src[i] < 0, else 0 (zeros and NaN)
+// for i < n, n a multiple of 8 (AVX required): two ordered comparisons
+// select the constants.
+TEXT ·signAVX(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	SHLQ         $2, CX          // end in bytes
+	XORQ         BX, BX          // byte offset
+	MOVL         $0x3f800000, AX // 1.0
+	VMOVD        AX, X2
+	VBROADCASTSS X2, Y2
+	MOVL         $0xbf800000, AX // −1.0
+	VMOVD        AX, X6
+	VBROADCASTSS X6, Y6
+	VXORPS       Y5, Y5, Y5
+
+signloop:
+	CMPQ    BX, CX
+	JGE     signdone
+	VMOVUPS (SI)(BX*1), Y0
+	VCMPPS  $0x1e, Y5, Y0, Y3 // src > 0 (GT_OQ)
+	VCMPPS  $0x11, Y5, Y0, Y4 // src < 0 (LT_OQ)
+	VANDPS  Y2, Y3, Y3
+	VANDPS  Y6, Y4, Y4
+	VORPS   Y4, Y3, Y3
+	VMOVUPS Y3, (DI)(BX*1)
+	ADDQ    $32, BX
+	JMP     signloop
+
+signdone:
+	VZEROUPPER
+	RET

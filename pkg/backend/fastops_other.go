@@ -14,6 +14,9 @@ func expLogisticVector(dst, src []float32, logistic bool) int { return 0 }
 // binOpVector does nothing on this architecture.
 func binOpVector(o, x, y []float32, op binOp, yScalar, rev bool) int { return 0 }
 
+// signVector does nothing on this architecture.
+func signVector(dst, src []float32) int { return 0 }
+
 // rowOpVector does nothing on this architecture.
 func rowOpVector(o, x, r []float32, op binOp, rev bool) bool { return false }
 

@@ -153,9 +153,11 @@ func sumCols(o, x []float32, cols int) {
 
 // sign32Slice sets dst[i] to the sign of src[i] (−1, 0 or 1; 0 for NaN, as
 // simplego) without branches: ReLU gradients take the sign of activations
-// whose signs vary at random.
+// whose signs vary at random. With AVX2, eight at a time.
 func sign32Slice(dst, src []float32) {
-	for i, x := range src {
+	done := signVector(dst, src)
+	for i := done; i < len(src); i++ {
+		x := src[i]
 		pos, neg := x > 0, x < 0
 		dst[i] = float32(int32(*(*uint8)(unsafe.Pointer(&pos))) - int32(*(*uint8)(unsafe.Pointer(&neg))))
 	}

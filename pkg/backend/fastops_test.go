@@ -731,9 +731,19 @@ func BenchmarkMatmulShapes(b *testing.B) {
 func TestSign32(t *testing.T) {
 	b := Wrap(mustSimplego(t))
 	x := []float32{-2, -0.5, float32(math.Copysign(0, -1)), 0, 1e-30, 3, float32(math.NaN()), float32(math.Inf(-1)), 7, -7}
+	want := []float32{-1, -1, 0, 0, 1, 1, 0, -1, 1, -1}
+	// Five copies shifted by one each: every value in every vector lane and
+	// in the scalar tail.
+	var xs, ws []float32
+	for r := range 5 {
+		for i := range x {
+			xs = append(xs, x[(i+r)%len(x)])
+			ws = append(ws, want[(i+r)%len(x)])
+		}
+	}
+	x, want = xs, ws
 	out := graph.MustExecOnce(b, graph.Sign, x)
 	got := tensors.MustCopyFlatData[float32](out)
-	want := []float32{-1, -1, 0, 0, 1, 1, 0, -1, 1, -1}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Sign(%v) = %v, want %v", x, got, want)
 	}
