@@ -170,6 +170,7 @@ func init() {
 		sgSetNodeExecutor(backends.OpTypeExp, sgPriorityUser, float32Unary(exp32Slice, sgExecExp))
 	}
 	if !disabled["broadcast"] {
+		fastBroadcast = true
 		sgSetNodeExecutor(backends.OpTypeAdd, sgPriorityUser, float32RowBroadcast(opAdd, sgExecAdd))
 		sgSetNodeExecutor(backends.OpTypeMul, sgPriorityUser, float32RowBroadcast(opMul, sgExecMul))
 		sgSetNodeExecutor(backends.OpTypeSub, sgPriorityUser, float32RowBroadcast(opSub, sgExecSub))
@@ -200,6 +201,17 @@ func init() {
 	}
 	fastKernels = true
 }
+
+// fastBroadcast records whether the broadcasting Add/Mul/Sub kernels are
+// installed.
+var fastBroadcast bool
+
+// FastBroadcast reports whether gosde's float32 Add, Mul and Sub kernels
+// for broadcast operands are installed in the embedded backend: an operand
+// with size-1 leading, middle or trailing axes (a bias row, per-(image,
+// channel) values over the positions, a per-row mask) is then read in
+// place, with no broadcast copy.
+func FastBroadcast() bool { return fastBroadcast }
 
 // fastReduce records whether the ReduceSum kernel is installed.
 var fastReduce bool
@@ -486,6 +498,48 @@ func colBroadcast(small, full shapes.Shape) bool {
 	return slices.Equal(small.Dimensions[:r-1], full.Dimensions[:r-1])
 }
 
+// midBroadcast returns the number of leading elements (the product of the
+// leading axes) when small (of the same rank as full) is full with a
+// contiguous run of middle axes of size 1, such as per-(image, channel)
+// values (b, 1, c) applied to every position of (b, s, c); else 0.
+func midBroadcast(small, full shapes.Shape) int {
+	r := full.Rank()
+	if small.Rank() != r || small.Size() <= 1 || small.Size() >= full.Size() {
+		return 0
+	}
+	outer, i := 1, 0
+	for ; i < r && small.Dimensions[i] == full.Dimensions[i]; i++ {
+		outer *= full.Dimensions[i]
+	}
+	for ; i < r && small.Dimensions[i] == 1; i++ {
+	}
+	for ; i < r; i++ {
+		if small.Dimensions[i] != full.Dimensions[i] {
+			return 0
+		}
+	}
+	return outer
+}
+
+// midOpExec runs o = l op r where one operand is the other with middle axes
+// of size 1 (midBroadcast), block by block of the leading axes: each block
+// is a row broadcast.
+func midOpExec(op binOp, backend *sgBackend, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
+	ls, rs := inputs[0].shape, inputs[1].shape
+	outShape, outer := ls, midBroadcast(rs, ls)
+	if outer == 0 {
+		outShape, outer = rs, midBroadcast(ls, rs)
+	}
+	lhs, rhs, out, _, _ := sgBinaryOperandsAndOutput(backend, inputs, inputsOwned, outShape)
+	o := out.flat.([]float32)[:outShape.Size()]
+	l, r := lhs.flat.([]float32)[:ls.Size()], rhs.flat.([]float32)[:rs.Size()]
+	bo, bl, br := len(o)/outer, len(l)/outer, len(r)/outer
+	for b := range outer {
+		rowBroadcastLoop(op, o[b*bo:(b+1)*bo], l[b*bl:(b+1)*bl], r[b*br:(b+1)*br])
+	}
+	return out, nil
+}
+
 // colOpExec runs o = l op r where one operand is the other with its last
 // axis of size 1, row by row (each row against one value).
 func colOpExec(op binOp, backend *sgBackend, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error) {
@@ -531,6 +585,8 @@ func float32RowBroadcast(op binOp, fallback sgExecutor) sgExecutor {
 			return binOpExec(op, backend, inputs, inputsOwned)
 		case colBroadcast(rs, ls) || colBroadcast(ls, rs):
 			return colOpExec(op, backend, inputs, inputsOwned)
+		case midBroadcast(rs, ls) > 1 || midBroadcast(ls, rs) > 1:
+			return midOpExec(op, backend, inputs, inputsOwned)
 		default:
 			return fallback(backend, node, inputs, inputsOwned)
 		}

@@ -619,6 +619,55 @@ func TestColumnBroadcastOps(t *testing.T) {
 	}
 }
 
+// TestMiddleBroadcastOps checks Add, Mul and Sub with an operand broadcast
+// along middle axes ((b, 1, c) against (b, s, c); inner sizes that are and
+// are not multiples of 8; either side broadcast) against Go loops, and the
+// classification of shapes.
+func TestMiddleBroadcastOps(t *testing.T) {
+	b := Wrap(mustSimplego(t))
+	for _, dims := range [][3]int{{3, 4, 16}, {2, 5, 7}, {4, 6, 64}} {
+		nb, ns, nc := dims[0], dims[1], dims[2]
+		x := make([]float32, nb*ns*nc)
+		v := make([]float32, nb*nc)
+		for i := range x {
+			x[i] = float32(i%37)*0.25 - 3
+		}
+		for i := range v {
+			v[i] = float32(i%11)*1.5 - 4
+		}
+		outs := graph.MustExecOnceN(b, func(x, v *graph.Node) []*graph.Node {
+			xo := graph.MulScalar(x, 1) // owned: may be reused for the output
+			v4 := graph.Reshape(v, nb, 1, 1, nc)
+			x4 := graph.Reshape(x, nb, ns, 1, nc)
+			return []*graph.Node{graph.Add(x, v), graph.Mul(v, x), graph.Sub(xo, v), graph.Sub(v, x),
+				graph.Reshape(graph.Sub(v4, x4), nb, ns, nc)}
+		}, tensors.FromFlatDataAndDimensions(x, nb, ns, nc), tensors.FromFlatDataAndDimensions(v, nb, 1, nc))
+		want := []func(a, c float32) float32{
+			func(a, c float32) float32 { return a + c }, func(a, c float32) float32 { return c * a },
+			func(a, c float32) float32 { return a - c }, func(a, c float32) float32 { return c - a },
+			func(a, c float32) float32 { return c - a },
+		}
+		for k, o := range outs {
+			got := tensors.MustCopyFlatData[float32](o)
+			for i, g := range got {
+				if w := want[k](x[i], v[(i/(ns*nc))*nc+i%nc]); g != w {
+					t.Fatalf("%v output %d element %d: %g, want %g", dims, k, i, g, w)
+				}
+			}
+		}
+	}
+	f := func(d ...int) shapes.Shape { return shapes.Make(dtypes.Float32, d...) }
+	for _, tc := range []struct {
+		small, full shapes.Shape
+		outer       int
+	}{{f(3, 1, 8), f(3, 4, 8), 3}, {f(2, 1, 1, 5), f(2, 3, 4, 5), 2}, {f(1, 4, 8), f(3, 4, 8), 1}, {f(3, 4, 1), f(3, 4, 8), 12},
+		{f(3, 1, 8), f(3, 4, 7), 0}, {f(3, 1, 8, 1), f(3, 4, 8, 2), 0}, {f(3, 4, 8), f(3, 4, 8), 0}} {
+		if got := midBroadcast(tc.small, tc.full); got != tc.outer {
+			t.Errorf("midBroadcast(%s, %s) = %d, want %d", tc.small, tc.full, got, tc.outer)
+		}
+	}
+}
+
 // TestMatmulBlocked checks matmulRows, with each matrix-product kernel the
 // CPU runs (one-row, six-row AVX2, six-row AVX-512), against float64 loops: row counts
 // around multiples of 6, column counts around multiples of 8 and 16, k = 1,

@@ -66,10 +66,13 @@ func GroupNormWith(x *graph.Node, groups int, gain, offset *graph.Node) *graph.N
 		m = graph.BroadcastToDims(graph.Reshape(m, b, groups, 1), b, groups, cg)
 		return graph.MulScalar(graph.Reshape(m, b, c), 1/count)
 	}
-	// spread broadcasts (b, c) to (b, s, c) by concatenation.
+	// spread broadcasts (b, c) to (b, s, c): on the pure-Go backend with
+	// gosde's broadcasting kernels, not at all (the element-wise operations
+	// read (b, 1, c) in place); otherwise by concatenation there (simplego's
+	// generic broadcast is slower) and by BroadcastToDims elsewhere.
 	spread := func(v *graph.Node) *graph.Node {
 		v = graph.Reshape(v, b, 1, c)
-		if s == 1 {
+		if s == 1 || (isEmbedded(x.Graph()) && backend.FastBroadcast() && x.DType() == dtypes.Float32) {
 			return v
 		}
 		if !isEmbedded(x.Graph()) {

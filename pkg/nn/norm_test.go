@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -116,6 +117,44 @@ func TestGroupNormGradient(t *testing.T) {
 			fd := (up - down) / 2e-6
 			if math.Abs(fd-g[k]) > 1e-6*(1+math.Abs(fd)) {
 				t.Fatalf("argument %d, element %d: gradient %g, finite difference %g", i, k, g[k], fd)
+			}
+		}
+	}
+}
+
+// TestGroupNormFloat32 checks GroupNormWith in float32 (on the pure-Go
+// backend: gosde's reduction and broadcasting kernels) against float64
+// (checked against finite differences above): the value and the gradients
+// of L = Σ y·R with respect to x, gain and offset.
+func TestGroupNormFloat32(t *testing.T) {
+	b := backend.MustNew()
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, d := range [][4]int{{2, 2, 2, 4}, {3, 3, 3, 16}} {
+		n := d[0] * d[1] * d[2] * d[3]
+		x, gain, offset, rr := randSlice(r, n), randSlice(r, d[3]), randSlice(r, d[3]), randSlice(r, n)
+		run := func(dt dtypes.DType) [][]float64 {
+			outs := graph.MustExecOnceN(b, func(x, g, o, rr *graph.Node) []*graph.Node {
+				x, g, o, rr = graph.ConvertDType(x, dt), graph.ConvertDType(g, dt), graph.ConvertDType(o, dt), graph.ConvertDType(rr, dt)
+				y := GroupNormWith(x, 2, g, o)
+				res := []*graph.Node{y}
+				res = append(res, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, rr)), x, g, o)...)
+				for i := range res {
+					res[i] = graph.ConvertDType(res[i], dtypes.Float64)
+				}
+				return res
+			}, tensors.FromFlatDataAndDimensions(x, d[:]...), gain, offset, tensors.FromFlatDataAndDimensions(rr, d[:]...))
+			vals := make([][]float64, len(outs))
+			for i, o := range outs {
+				vals[i] = tensors.MustCopyFlatData[float64](o)
+			}
+			return vals
+		}
+		want, got := run(dtypes.Float64), run(dtypes.Float32)
+		for i, name := range []string{"y", "dx", "dgain", "doffset"} {
+			for k := range want[i] {
+				if math.Abs(got[i][k]-want[i][k]) > 1e-4*(1+math.Abs(want[i][k])) {
+					t.Fatalf("%v %s[%d]: float32 %g, float64 %g", d, name, k, got[i][k], want[i][k])
+				}
 			}
 		}
 	}
