@@ -178,9 +178,25 @@ func execBoolToFloat32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inp
 	return out, nil
 }
 
+// trailingBroadcast reports whether small (of the same rank as full) is
+// full with its trailing axes (one or more) of size 1: each value of small
+// stands for a contiguous block of full.
+func trailingBroadcast(small, full shapes.Shape) bool {
+	r := full.Rank()
+	if small.Rank() != r || small.Size() >= full.Size() {
+		return false
+	}
+	k := r
+	for k > 0 && small.Dimensions[k-1] == 1 {
+		k--
+	}
+	return k < r && slices.Equal(small.Dimensions[:k], full.Dimensions[:k])
+}
+
 // execBroadcast32 broadcasts float32 operands of the output's rank with
-// axes kept in order: a value per row repeated along the last axis ((…, 1)
-// → (…, n), what GoMLX's gradient of a masked product builds), or rows
+// axes kept in order: a copy when only axes of size 1 are added, a value
+// per row repeated along the trailing axes ((…, 1, 1) → (…, m, n); (…, 1) →
+// (…, n) is what GoMLX's gradient of a masked product builds), or rows
 // repeated along leading axes ((1, …) → (m, …)), or a single value.
 // Other cases go to simplego, whose per-element index iterator these
 // replace.
@@ -197,7 +213,7 @@ func execBroadcast32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, input
 		}
 	}
 	x := in.flat.([]float32)
-	switch r := out.Rank(); {
+	switch {
 	case in.shape.Size() == 1:
 		buf := sgGetBufferForShape(backend, out)
 		o := buf.flat.([]float32)[:out.Size()]
@@ -205,9 +221,13 @@ func execBroadcast32(backend *sgBackend, node *sgNode, inputs []*sgBuffer, input
 			o[i] = x[0]
 		}
 		return buf, nil
-	case colBroadcast(in.shape, out):
+	case in.shape.Size() == out.Size(): // only axes of size 1 added
 		buf := sgGetBufferForShape(backend, out)
-		o, n := buf.flat.([]float32)[:out.Size()], out.Dimensions[r-1]
+		copy(buf.flat.([]float32)[:out.Size()], x[:out.Size()])
+		return buf, nil
+	case trailingBroadcast(in.shape, out):
+		buf := sgGetBufferForShape(backend, out)
+		o, n := buf.flat.([]float32)[:out.Size()], out.Size()/in.shape.Size()
 		for i, v := range x[:in.shape.Size()] {
 			row := o[i*n : (i+1)*n]
 			for j := range row {

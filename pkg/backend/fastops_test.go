@@ -828,15 +828,24 @@ func TestBroadcast32(t *testing.T) {
 		one := graph.Reshape(graph.Slice(c, graph.AxisElem(2)), 1, 1)
 		return []*graph.Node{graph.BroadcastToDims(c2, 4, 5), graph.BroadcastToDims(r2, 4, 5),
 			graph.BroadcastToDims(one, 4, 5), graph.BroadcastToDims(graph.Reshape(r, 1, 1, 5), 2, 3, 5),
-			graph.BroadcastPrefix(r, 4)}
+			graph.BroadcastPrefix(r, 4),
+			graph.Reshape(graph.BroadcastToDims(graph.Reshape(c, 4, 1, 1), 4, 3, 5), 60), // trailing axes
+			graph.BroadcastToDims(c2, 4, 1)} // same shape
 	}, col, row)
 	for k, o := range outs {
 		got := tensors.MustCopyFlatData[float32](o)
+		if n := []int{20, 20, 20, 30, 20, 60, 4}[k]; len(got) != n {
+			t.Fatalf("broadcast %d: %d values, want %d", k, len(got), n)
+		}
 		for i, v := range got {
 			var want float32
 			switch k {
 			case 0:
 				want = col[i/5]
+			case 5:
+				want = col[i/15]
+			case 6:
+				want = col[i]
 			case 2:
 				want = 3
 			default:
