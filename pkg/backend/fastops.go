@@ -27,13 +27,21 @@ import (
 //     as 1/(1 + exp(−x)). Before rounding the relative error is below 1e-8
 //     (tested against math.Tanh and math.Exp on dense grids and at the
 //     extremes), so results are within one float32 ulp of the exact value.
-//   - Add, Mul, Sub with a row broadcast along leading axes (bias rows),
-//     which simplego runs through a per-element index iterator; with AVX2,
-//     also same-shape and scalar-operand cases, 8 lanes at a time.
+//   - Add, Mul, Sub with an operand broadcast along leading (bias rows),
+//     middle ((b, 1, c) against (b, s, c)) or trailing axes, which simplego
+//     runs through a per-element index iterator; with AVX2, also same-shape
+//     and scalar-operand cases, 8 lanes at a time.
 //   - DotGeneral of rank-2 operands (x·W, x·Wᵀ, xᵀ·W), which simplego
-//     first copies into a normalised layout; with AVX2 and FMA, a
-//     register-blocked vector kernel, split over the CPUs above 4M
-//     multiply-adds.
+//     first copies into a normalised layout; with AVX2 and FMA (and
+//     AVX-512 where present), a register-blocked vector kernel, split over
+//     the CPUs above 4M multiply-adds.
+//   - ConvGeneral of stride-1 channels-last convolutions and their kernel
+//     gradient (fastops_conv.go), as cache-sized blocks of patches times the
+//     kernel on that product.
+//   - Where, Sign, Bool→Float32, BroadcastInDim, ReduceSum over a
+//     contiguous run of axes, unit-stride Slice and last-axis-preserving
+//     Transpose as branch-free loops or contiguous runs
+//     (fastops_select.go, fastops_slice.go).
 //
 // Float64 and every other case keep simplego's kernels (the originals are
 // called as fallbacks).
