@@ -830,7 +830,7 @@ func TestBroadcast32(t *testing.T) {
 			graph.BroadcastToDims(one, 4, 5), graph.BroadcastToDims(graph.Reshape(r, 1, 1, 5), 2, 3, 5),
 			graph.BroadcastPrefix(r, 4),
 			graph.Reshape(graph.BroadcastToDims(graph.Reshape(c, 4, 1, 1), 4, 3, 5), 60), // trailing axes
-			graph.BroadcastToDims(c2, 4, 1)} // same shape
+			graph.BroadcastToDims(c2, 4, 1)}                                              // same shape
 	}, col, row)
 	for k, o := range outs {
 		got := tensors.MustCopyFlatData[float32](o)
