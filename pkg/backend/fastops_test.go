@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -599,6 +600,19 @@ func TestColumnBroadcastOps(t *testing.T) {
 		return []*graph.Node{graph.Add(x, c), graph.Mul(c, x), graph.Sub(xo, c), graph.Sub(c, x),
 			graph.Reshape(graph.Sub(c3, x3), rows, cols)}
 	}, tensors.FromFlatDataAndDimensions(x, rows, cols), tensors.FromFlatDataAndDimensions(c, rows, 1))
+	checkBroadcastOps(t, "column", outs, x, func(i int) float32 { return c[i/cols] })
+	if !colBroadcast(shapes.Make(dtypes.Float32, 4, 1), shapes.Make(dtypes.Float32, 4, 3)) ||
+		colBroadcast(shapes.Make(dtypes.Float32, 1, 3), shapes.Make(dtypes.Float32, 4, 3)) ||
+		colBroadcast(shapes.Make(dtypes.Float32, 4, 1), shapes.Make(dtypes.Float32, 4, 1)) {
+		t.Error("colBroadcast misclassifies (4,1)/(4,3), (1,3)/(4,3) or (4,1)/(4,1)")
+	}
+}
+
+// checkBroadcastOps compares the outputs of the broadcast tests' five
+// operations (a+c, c·a, a−c, c−a, c−a: a from the full operand, c from the
+// broadcast one) with Go's, element i against x[i] and small(i).
+func checkBroadcastOps(t *testing.T, name string, outs []*tensors.Tensor, x []float32, small func(i int) float32) {
+	t.Helper()
 	want := []func(a, c float32) float32{
 		func(a, c float32) float32 { return a + c }, func(a, c float32) float32 { return c * a },
 		func(a, c float32) float32 { return a - c }, func(a, c float32) float32 { return c - a },
@@ -606,16 +620,11 @@ func TestColumnBroadcastOps(t *testing.T) {
 	}
 	for k, o := range outs {
 		got := tensors.MustCopyFlatData[float32](o)
-		for i, v := range got {
-			if w := want[k](x[i], c[i/cols]); v != w {
-				t.Fatalf("output %d element %d: %g, want %g", k, i, v, w)
+		for i, g := range got {
+			if w := want[k](x[i], small(i)); g != w {
+				t.Fatalf("%s output %d element %d: %g, want %g", name, k, i, g, w)
 			}
 		}
-	}
-	if !colBroadcast(shapes.Make(dtypes.Float32, 4, 1), shapes.Make(dtypes.Float32, 4, 3)) ||
-		colBroadcast(shapes.Make(dtypes.Float32, 1, 3), shapes.Make(dtypes.Float32, 4, 3)) ||
-		colBroadcast(shapes.Make(dtypes.Float32, 4, 1), shapes.Make(dtypes.Float32, 4, 1)) {
-		t.Error("colBroadcast misclassifies (4,1)/(4,3), (1,3)/(4,3) or (4,1)/(4,1)")
 	}
 }
 
@@ -642,19 +651,7 @@ func TestMiddleBroadcastOps(t *testing.T) {
 			return []*graph.Node{graph.Add(x, v), graph.Mul(v, x), graph.Sub(xo, v), graph.Sub(v, x),
 				graph.Reshape(graph.Sub(v4, x4), nb, ns, nc)}
 		}, tensors.FromFlatDataAndDimensions(x, nb, ns, nc), tensors.FromFlatDataAndDimensions(v, nb, 1, nc))
-		want := []func(a, c float32) float32{
-			func(a, c float32) float32 { return a + c }, func(a, c float32) float32 { return c * a },
-			func(a, c float32) float32 { return a - c }, func(a, c float32) float32 { return c - a },
-			func(a, c float32) float32 { return c - a },
-		}
-		for k, o := range outs {
-			got := tensors.MustCopyFlatData[float32](o)
-			for i, g := range got {
-				if w := want[k](x[i], v[(i/(ns*nc))*nc+i%nc]); g != w {
-					t.Fatalf("%v output %d element %d: %g, want %g", dims, k, i, g, w)
-				}
-			}
-		}
+		checkBroadcastOps(t, fmt.Sprint(dims), outs, x, func(i int) float32 { return v[(i/(ns*nc))*nc+i%nc] })
 	}
 	f := func(d ...int) shapes.Shape { return shapes.Make(dtypes.Float32, d...) }
 	for _, tc := range []struct {
