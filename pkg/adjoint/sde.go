@@ -1,6 +1,7 @@
 package adjoint
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
@@ -109,9 +110,7 @@ func NewSDE(b backends.Backend, ctx *context.Context, s diffeq.SDE, opts SDEOpti
 		ctx = context.New()
 	}
 	a := &SDE{backend: b, ctx: ctx.Checked(false), sde: s, strat: toStratonovich(s), method: opts.Method, opts: opts, chunk: opts.Chunk}
-	if a.chunk == 0 {
-		a.chunk = DefaultSDEChunk
-	}
+	a.chunk = cmp.Or(a.chunk, DefaultSDEChunk)
 	if err := a.makeExecs(); err != nil {
 		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
 	}
@@ -177,12 +176,8 @@ func StratonovichDrift(ctx *context.Context, s diffeq.SDE, t, z *Node) *Node {
 // method (Heun), and checks that s can be converted to Stratonovich form
 // (an Ito SDE needs diagonal or additive noise).
 func sdeDefaults(s diffeq.SDE, method diffeq.Method) (diffeq.SDE, diffeq.Method, error) {
-	if s.Noise == "" {
-		s.Noise = diffeq.Diagonal
-	}
-	if s.Type == "" {
-		s.Type = diffeq.Ito
-	}
+	s.Noise = cmp.Or(s.Noise, diffeq.Diagonal)
+	s.Type = cmp.Or(s.Type, diffeq.Ito)
 	if s.Type == diffeq.Ito && s.Noise != diffeq.Diagonal && s.Noise != diffeq.Additive {
 		return s, method, fmt.Errorf("an Ito SDE with %s noise cannot be converted to Stratonovich here (diagonal or additive only): write it in Stratonovich form", s.Noise)
 	}

@@ -1,6 +1,7 @@
 package adjoint
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -154,9 +155,7 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 	if m.Loss == nil {
 		return nil, fmt.Errorf("adjoint.NewTrainer: Model.Loss is nil")
 	}
-	if cfg.Method == "" {
-		cfg.Method = Adjoint
-	}
+	cfg.Method = cmp.Or(cfg.Method, Adjoint)
 	switch cfg.Method {
 	case Direct, Adjoint:
 	case Reversible:

@@ -1,6 +1,7 @@
 package diffeq
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -44,21 +45,11 @@ func CheckFinite(name string, xs []float64) error {
 // withDefaults returns opts with zero fields replaced by their defaults for a
 // solve spanning span.
 func (o Options) withDefaults(span float64) Options {
-	if o.RTol == 0 {
-		o.RTol = 1e-6
-	}
-	if o.ATol == 0 {
-		o.ATol = 1e-9
-	}
-	if o.MaxSteps == 0 {
-		o.MaxSteps = 100000
-	}
-	if o.MinDt == 0 {
-		o.MinDt = 1e-12 * span
-	}
-	if o.Chunk == 0 {
-		o.Chunk = 16
-	}
+	o.RTol = cmp.Or(o.RTol, 1e-6)
+	o.ATol = cmp.Or(o.ATol, 1e-9)
+	o.MaxSteps = cmp.Or(o.MaxSteps, 100000)
+	o.MinDt = cmp.Or(o.MinDt, 1e-12*span)
+	o.Chunk = cmp.Or(o.Chunk, 16)
 	return o
 }
 

@@ -1,6 +1,7 @@
 package diffeq
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -61,9 +62,7 @@ func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Method == "" {
-		opts.Method = RK4
-	}
+	opts.Method = cmp.Or(opts.Method, RK4)
 	if opts.Method.NFEPerStep() == 0 {
 		return nil, fmt.Errorf("diffeq.NewODESolver: Options.Method %q is not an ODE method (euler, midpoint, rk4, dopri5)", opts.Method)
 	}

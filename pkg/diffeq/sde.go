@@ -1,6 +1,7 @@
 package diffeq
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -54,12 +55,8 @@ type SDE struct {
 
 // withDefaults fills the zero fields.
 func (s SDE) withDefaults() SDE {
-	if s.Noise == "" {
-		s.Noise = Diagonal
-	}
-	if s.Type == "" {
-		s.Type = Ito
-	}
+	s.Noise = cmp.Or(s.Noise, Diagonal)
+	s.Type = cmp.Or(s.Type, Ito)
 	return s
 }
 

@@ -1,6 +1,7 @@
 package diffeq
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
@@ -54,9 +55,7 @@ func NewSDESolver(b backends.Backend, ctx *context.Context, sde SDE, opts Option
 	if !(opts.Dt > 0) {
 		return nil, fmt.Errorf("diffeq.NewSDESolver: Options.Dt must be > 0 for SDE solves, got %g", opts.Dt)
 	}
-	if opts.Method == "" {
-		opts.Method = DefaultSDEMethod(sde.Type)
-	}
+	opts.Method = cmp.Or(opts.Method, DefaultSDEMethod(sde.Type))
 	if err := checkSDEMethod(sde, opts.Method); err != nil {
 		return nil, fmt.Errorf("diffeq.NewSDESolver: Options.Method: %w", err)
 	}

@@ -1,6 +1,7 @@
 package latentsde
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -31,9 +32,7 @@ type ODEConfig struct {
 }
 
 func (c ODEConfig) withDefaults() ODEConfig {
-	if c.EncoderHidden == 0 {
-		c.EncoderHidden = 25
-	}
+	c.EncoderHidden = cmp.Or(c.EncoderHidden, 25)
 	if c.Hidden == nil {
 		c.Hidden = []int{20}
 	}
@@ -43,18 +42,10 @@ func (c ODEConfig) withDefaults() ODEConfig {
 	if c.Activation == nn.Identity {
 		c.Activation = nn.ELU
 	}
-	if c.Likelihood == "" {
-		c.Likelihood = Gaussian
-	}
-	if c.ObsScale == 0 {
-		c.ObsScale = 0.1
-	}
-	if c.Method == "" {
-		c.Method = diffeq.RK4
-	}
-	if c.DType == dtypes.InvalidDType {
-		c.DType = dtypes.Float32
-	}
+	c.Likelihood = cmp.Or(c.Likelihood, Gaussian)
+	c.ObsScale = cmp.Or(c.ObsScale, 0.1)
+	c.Method = cmp.Or(c.Method, diffeq.RK4)
+	c.DType = cmp.Or(c.DType, dtypes.Float32)
 	return c
 }
 

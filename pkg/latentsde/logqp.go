@@ -1,6 +1,7 @@
 package latentsde
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -157,9 +158,7 @@ func NewLogqpSolver(b backends.Backend, ctx *context.Context, sde PosteriorPrior
 	if !(opts.Dt > 0) || math.IsInf(opts.Dt, 0) {
 		return nil, fmt.Errorf("latentsde.NewLogqpSolver: Options.Dt must be finite and > 0, got %g", opts.Dt)
 	}
-	if opts.Method == "" {
-		opts.Method = diffeq.EulerMaruyama
-	}
+	opts.Method = cmp.Or(opts.Method, diffeq.EulerMaruyama)
 	if ctx == nil {
 		ctx = context.New()
 	}

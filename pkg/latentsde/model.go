@@ -1,6 +1,7 @@
 package latentsde
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -58,33 +59,19 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.EncoderHidden == 0 {
-		c.EncoderHidden = 32
-	}
+	c.EncoderHidden = cmp.Or(c.EncoderHidden, 32)
 	if c.Hidden == nil {
 		c.Hidden = []int{64, 64}
 	}
-	if c.DiffusionHidden == 0 {
-		c.DiffusionHidden = 16
-	}
+	c.DiffusionHidden = cmp.Or(c.DiffusionHidden, 16)
 	if c.Activation == nn.Identity {
 		c.Activation = nn.Softplus
 	}
-	if c.Likelihood == "" {
-		c.Likelihood = Gaussian
-	}
-	if c.ObsScale == 0 {
-		c.ObsScale = 0.01
-	}
-	if c.Dt == 0 {
-		c.Dt = 0.01
-	}
-	if c.Floor == 0 {
-		c.Floor = DefaultDiffusionFloor
-	}
-	if c.DType == dtypes.InvalidDType {
-		c.DType = dtypes.Float32
-	}
+	c.Likelihood = cmp.Or(c.Likelihood, Gaussian)
+	c.ObsScale = cmp.Or(c.ObsScale, 0.01)
+	c.Dt = cmp.Or(c.Dt, 0.01)
+	c.Floor = cmp.Or(c.Floor, DefaultDiffusionFloor)
+	c.DType = cmp.Or(c.DType, dtypes.Float32)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package latentsde
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -128,21 +129,11 @@ type OUKLConfig struct {
 }
 
 func (c OUKLConfig) withDefaults() OUKLConfig {
-	if c.T1 == 0 {
-		c.T1 = 1
-	}
-	if c.Saves == 0 {
-		c.Saves = 100
-	}
-	if c.Paths == 0 {
-		c.Paths = 30
-	}
-	if c.Dt == 0 {
-		c.Dt = 1e-3
-	}
-	if c.DType == dtypes.InvalidDType {
-		c.DType = dtypes.Float64
-	}
+	c.T1 = cmp.Or(c.T1, 1)
+	c.Saves = cmp.Or(c.Saves, 100)
+	c.Paths = cmp.Or(c.Paths, 30)
+	c.Dt = cmp.Or(c.Dt, 1e-3)
+	c.DType = cmp.Or(c.DType, dtypes.Float64)
 	return c
 }
 

@@ -2,6 +2,7 @@ package latentsde
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/gob"
 	"fmt"
 	"math"
@@ -118,9 +119,7 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m *Model, cfg TrainCon
 	if b == nil || m == nil {
 		return nil, fmt.Errorf("latentsde.NewTrainer: backend and model must not be nil")
 	}
-	if cfg.LearningRate == 0 {
-		cfg.LearningRate = 1e-3
-	}
+	cfg.LearningRate = cmp.Or(cfg.LearningRate, 1e-3)
 	if !(cfg.LearningRate > 0) || math.IsInf(cfg.LearningRate, 0) {
 		return nil, fmt.Errorf("latentsde.NewTrainer: LearningRate must be finite and > 0, got %g", cfg.LearningRate)
 	}

@@ -1,6 +1,7 @@
 package odenet
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -64,30 +65,18 @@ type Options struct {
 }
 
 func (o *Options) defaults() error {
-	if o.Epochs == 0 {
-		o.Epochs = 1
-	}
-	if o.Batch == 0 {
-		o.Batch = 128
-	}
-	if o.EvalBatch == 0 {
-		o.EvalBatch = 500
-	}
-	if o.Optimizer == "" {
-		o.Optimizer = "adam"
-	}
+	o.Epochs = cmp.Or(o.Epochs, 1)
+	o.Batch = cmp.Or(o.Batch, 128)
+	o.EvalBatch = cmp.Or(o.EvalBatch, 500)
+	o.Optimizer = cmp.Or(o.Optimizer, "adam")
 	if o.LR == 0 {
 		o.LR = 1e-3
 		if o.Optimizer == "sgd" {
 			o.LR = 0.1
 		}
 	}
-	if o.CheckpointEvery == 0 {
-		o.CheckpointEvery = 100
-	}
-	if o.Keep == 0 {
-		o.Keep = 3
-	}
+	o.CheckpointEvery = cmp.Or(o.CheckpointEvery, 100)
+	o.Keep = cmp.Or(o.Keep, 3)
 	if o.Log == nil {
 		o.Log = io.Discard
 	}

@@ -1,6 +1,7 @@
 package spirals
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -52,9 +53,7 @@ var DefaultKeep = []int{30, 50, 100}
 // sub-span of opts.Span consecutive points of which a random 30, 50 or 100
 // (opts.Keep) are kept, sorted.
 func (d *Dataset) Sample(rng *rand.Rand, batch int, opts SampleOptions) (*Batch, error) {
-	if opts.Span == 0 {
-		opts.Span = 100
-	}
+	opts.Span = cmp.Or(opts.Span, 100)
 	if len(opts.Keep) == 0 {
 		opts.Keep = DefaultKeep
 	}

@@ -1,6 +1,7 @@
 package spirals
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -31,18 +32,10 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.N == 0 {
-		c.N = d.N
-	}
-	if c.Points == 0 {
-		c.Points = d.Points
-	}
-	if c.TMax == 0 {
-		c.TMax = d.TMax
-	}
-	if c.NoiseStd == 0 {
-		c.NoiseStd = d.NoiseStd
-	}
+	c.N = cmp.Or(c.N, d.N)
+	c.Points = cmp.Or(c.Points, d.Points)
+	c.TMax = cmp.Or(c.TMax, d.TMax)
+	c.NoiseStd = cmp.Or(c.NoiseStd, d.NoiseStd)
 	if c.NoiseStd < 0 {
 		c.NoiseStd = 0
 	}

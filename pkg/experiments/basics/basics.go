@@ -1,6 +1,7 @@
 package basics
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -81,42 +82,22 @@ func (c Config) withDefaults() Config {
 	if len(c.Hidden) == 0 {
 		c.Hidden = []int{16, 16}
 	}
-	if c.Points == 0 {
-		c.Points = 200
-	}
-	if c.TMax == 0 {
-		c.TMax = 6.29 * 5
-	}
-	if c.NoiseStd == 0 {
-		c.NoiseStd = 0.01
-	}
+	c.Points = cmp.Or(c.Points, 200)
+	c.TMax = cmp.Or(c.TMax, 6.29*5)
+	c.NoiseStd = cmp.Or(c.NoiseStd, 0.01)
 	if c.Steps == 0 {
 		c.Steps = 500
 		if c.Model == MLP {
 			c.Steps = 3000
 		}
 	}
-	if c.LR == 0 {
-		c.LR = 0.01
-	}
-	if c.MinSpan == 0 {
-		c.MinSpan = 1
-	}
-	if c.MaxSpan == 0 {
-		c.MaxSpan = 5
-	}
-	if c.MaxPoints == 0 {
-		c.MaxPoints = 32
-	}
-	if c.Method == "" {
-		c.Method = diffeq.RK4
-	}
-	if c.Substeps == 0 {
-		c.Substeps = 1
-	}
-	if c.DType == dtypes.InvalidDType {
-		c.DType = dtypes.Float32
-	}
+	c.LR = cmp.Or(c.LR, 0.01)
+	c.MinSpan = cmp.Or(c.MinSpan, 1)
+	c.MaxSpan = cmp.Or(c.MaxSpan, 5)
+	c.MaxPoints = cmp.Or(c.MaxPoints, 32)
+	c.Method = cmp.Or(c.Method, diffeq.RK4)
+	c.Substeps = cmp.Or(c.Substeps, 1)
+	c.DType = cmp.Or(c.DType, dtypes.Float32)
 	return c
 }
 

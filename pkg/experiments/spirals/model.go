@@ -1,6 +1,7 @@
 package spirals
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -48,30 +49,14 @@ type ModelConfig struct {
 }
 
 func (c ModelConfig) withDefaults() ModelConfig {
-	if c.Latent == 0 {
-		c.Latent = 6
-	}
-	if c.Hidden == 0 {
-		c.Hidden = 64
-	}
-	if c.ODELayers == 0 {
-		c.ODELayers = 2
-	}
-	if c.RNNHidden == 0 {
-		c.RNNHidden = 64
-	}
-	if c.ObsStd == 0 {
-		c.ObsStd = 0.02
-	}
-	if c.Encoder == "" {
-		c.Encoder = "gru"
-	}
-	if c.FieldInit == "" {
-		c.FieldInit = "small"
-	}
-	if c.DType == dtypes.InvalidDType {
-		c.DType = dtypes.Float32
-	}
+	c.Latent = cmp.Or(c.Latent, 6)
+	c.Hidden = cmp.Or(c.Hidden, 64)
+	c.ODELayers = cmp.Or(c.ODELayers, 2)
+	c.RNNHidden = cmp.Or(c.RNNHidden, 64)
+	c.ObsStd = cmp.Or(c.ObsStd, 0.02)
+	c.Encoder = cmp.Or(c.Encoder, "gru")
+	c.FieldInit = cmp.Or(c.FieldInit, "small")
+	c.DType = cmp.Or(c.DType, dtypes.Float32)
 	return c
 }
 
@@ -323,21 +308,11 @@ type SolverConfig struct {
 }
 
 func (s SolverConfig) withDefaults() SolverConfig {
-	if s.Method == "" {
-		s.Method = adjoint.Direct
-	}
-	if s.Solver == "" {
-		s.Solver = diffeq.RK4
-	}
-	if s.Substeps == 0 {
-		s.Substeps = 1
-	}
-	if s.RTol == 0 {
-		s.RTol = 1e-5
-	}
-	if s.ATol == 0 {
-		s.ATol = 1e-6
-	}
+	s.Method = cmp.Or(s.Method, adjoint.Direct)
+	s.Solver = cmp.Or(s.Solver, diffeq.RK4)
+	s.Substeps = cmp.Or(s.Substeps, 1)
+	s.RTol = cmp.Or(s.RTol, 1e-5)
+	s.ATol = cmp.Or(s.ATol, 1e-6)
 	return s
 }
 

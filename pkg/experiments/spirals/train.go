@@ -1,6 +1,7 @@
 package spirals
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -55,29 +56,17 @@ func (c Config) withDefaults() Config {
 		c.Data = data.DefaultConfig()
 	}
 	c.Data.Seed = c.Seed
-	if c.HeldOutFrac == 0 {
-		c.HeldOutFrac = 0.1
-	}
+	c.HeldOutFrac = cmp.Or(c.HeldOutFrac, 0.1)
 	c.Model = c.Model.withDefaults()
 	c.Solver = c.Solver.withDefaults()
-	if c.Iters == 0 {
-		c.Iters = 2000
-	}
-	if c.Batch == 0 {
-		c.Batch = 32
-	}
-	if c.LR == 0 {
-		c.LR = 1e-3
-	}
-	if c.Span == 0 {
-		c.Span = 100
-	}
+	c.Iters = cmp.Or(c.Iters, 2000)
+	c.Batch = cmp.Or(c.Batch, 32)
+	c.LR = cmp.Or(c.LR, 1e-3)
+	c.Span = cmp.Or(c.Span, 100)
 	if len(c.Keep) == 0 {
 		c.Keep = data.DefaultKeep
 	}
-	if c.SaveEvery == 0 {
-		c.SaveEvery = 100
-	}
+	c.SaveEvery = cmp.Or(c.SaveEvery, 100)
 	return c
 }
 
