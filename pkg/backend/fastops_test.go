@@ -150,34 +150,29 @@ func BenchmarkTanhKernel(b *testing.B) {
 		src[i] = float32(u - 6)
 	}
 	dst := make([]float32, len(src))
-	b.Run("fast", func(b *testing.B) {
-		for range b.N {
-			tanh32Slice(dst, src)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
-	})
-	b.Run("math.Tanh", func(b *testing.B) {
-		for range b.N {
+	mathLoop := func(f func(float64) float64) func(dst, src []float32) {
+		return func(dst, src []float32) {
 			for i, x := range src {
-				dst[i] = float32(math.Tanh(float64(x)))
+				dst[i] = float32(f(float64(x)))
 			}
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
-	})
-	b.Run("logistic-fast", func(b *testing.B) {
-		for range b.N {
-			logistic32Slice(dst, src)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
-	})
-	b.Run("logistic-math", func(b *testing.B) {
-		for range b.N {
-			for i, x := range src {
-				dst[i] = float32(1 / (1 + math.Exp(-float64(x))))
+	}
+	for _, k := range []struct {
+		name   string
+		kernel func(dst, src []float32)
+	}{
+		{"fast", tanh32Slice},
+		{"math.Tanh", mathLoop(math.Tanh)},
+		{"logistic-fast", logistic32Slice},
+		{"logistic-math", mathLoop(func(x float64) float64 { return 1 / (1 + math.Exp(-x)) })},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			for range b.N {
+				k.kernel(dst, src)
 			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
-	})
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(src)), "ns/elem")
+		})
+	}
 }
 
 // TestRowBroadcastOps checks Add, Mul and Sub of a batch and a row broadcast

@@ -1,13 +1,15 @@
 package odenet
 
 import (
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/train/losses"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/train/losses"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -121,13 +123,7 @@ func TestTrainingLowersLoss(t *testing.T) {
 		t.Errorf("staging directory left behind: %v", err)
 	}
 	opts.Epochs = 4
-	res2, err := Train(b, cfg, set, nil, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res2.ResumedFrom != 12 || res2.StepsRun != 4 || res2.Steps != 16 {
-		t.Errorf("resume: from %d, ran %d, at %d; want 12, 4, 16", res2.ResumedFrom, res2.StepsRun, res2.Steps)
-	}
+	checkResume(t, b, cfg, set, opts, 12, 4, 16)
 }
 
 // TestBadOptions checks that invalid settings are rejected with errors
@@ -229,5 +225,19 @@ func TestModelGradient(t *testing.T) {
 	}
 	if len(vars) != 24 { // stem 10, ODE function 10, head 4
 		t.Errorf("checked %d variables, want 24", len(vars))
+	}
+}
+
+// checkResume trains again with opts (which raise the epochs) in the same
+// output directory and checks that it resumed from step from, ran ran
+// steps and ended at step at.
+func checkResume(t *testing.T, b backends.Backend, cfg Config, set *mnist.Set, opts Options, from, ran, at int) {
+	t.Helper()
+	res, err := Train(b, cfg, set, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResumedFrom != from || res.StepsRun != ran || res.Steps != at {
+		t.Errorf("resume: from %d, ran %d, at %d; want %d, %d, %d", res.ResumedFrom, res.StepsRun, res.Steps, from, ran, at)
 	}
 }

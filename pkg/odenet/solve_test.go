@@ -201,13 +201,7 @@ func TestAdjointTrainingLowersLoss(t *testing.T) {
 	}
 	// Resuming the solved path runs only the new epoch.
 	opts.Epochs = 5
-	res2, err := Train(b, cfg, set, nil, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res2.ResumedFrom != 4 || res2.StepsRun != 1 || res2.Steps != 5 {
-		t.Errorf("resume: from %d, ran %d, at %d; want 4, 1, 5", res2.ResumedFrom, res2.StepsRun, res2.Steps)
-	}
+	checkResume(t, b, cfg, set, opts, 4, 1, 5)
 }
 
 // TestSolvedOptions checks the solver options of the solved path and that
