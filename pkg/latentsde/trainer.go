@@ -14,11 +14,11 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/gosde/gosde/internal/ctxvars"
 	"github.com/gosde/gosde/pkg/diffeq"
 	"github.com/gosde/gosde/pkg/plotting"
 )
@@ -379,33 +379,18 @@ func (t *Trainer) SamplePosterior(data Data, predTs []float64, seed uint64) (obs
 // checkpoint is the on-disk form of a trainer's state.
 type checkpoint struct {
 	Step int
-	Vars []savedVar
-}
-
-type savedVar struct {
-	Scope, Name string
-	Trainable   bool
-	DType       int
-	Dims        []int
-	Data        []byte
+	Vars []ctxvars.Var
 }
 
 // Save writes every variable of the context (weights, Adam's moments, the
 // global step) and the step count to path atomically (a temporary file in
 // the same directory, then a rename).
 func (t *Trainer) Save(path string) error {
-	ck := checkpoint{Step: t.step}
-	for v := range t.ctx.IterVariables() {
-		val, err := v.Value()
-		if err != nil {
-			return fmt.Errorf("latentsde.Trainer.Save: variable %s: %w", v.ScopeAndName(), err)
-		}
-		sv := savedVar{Scope: v.Scope(), Name: v.Name(), Trainable: v.Trainable, DType: int(val.DType()), Dims: val.Shape().Dimensions}
-		if err := val.ConstBytes(func(b []byte) { sv.Data = append([]byte(nil), b...) }); err != nil {
-			return fmt.Errorf("latentsde.Trainer.Save: variable %s: %w", v.ScopeAndName(), err)
-		}
-		ck.Vars = append(ck.Vars, sv)
+	vars, err := ctxvars.Snapshot(t.ctx)
+	if err != nil {
+		return fmt.Errorf("latentsde.Trainer.Save: %w", err)
 	}
+	ck := checkpoint{Step: t.step, Vars: vars}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(ck); err != nil {
 		return fmt.Errorf("latentsde.Trainer.Save: %w", err)
@@ -424,25 +409,8 @@ func (t *Trainer) Load(path string) error {
 	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&ck); err != nil {
 		return fmt.Errorf("latentsde.Trainer.Load: %s: %w", path, err)
 	}
-	for _, sv := range ck.Vars {
-		val := tensors.FromShape(shapes.Make(dtypes.DType(sv.DType), sv.Dims...))
-		if err := val.MutableBytes(func(b []byte) {
-			if len(b) == len(sv.Data) {
-				copy(b, sv.Data)
-			}
-		}); err != nil {
-			return fmt.Errorf("latentsde.Trainer.Load: variable %s/%s: %w", sv.Scope, sv.Name, err)
-		}
-		if v := t.ctx.GetVariableByScopeAndName(sv.Scope, sv.Name); v != nil {
-			if !v.Shape().Equal(val.Shape()) {
-				return fmt.Errorf("latentsde.Trainer.Load: variable %s/%s has shape %s in the checkpoint, %s in the model", sv.Scope, sv.Name, val.Shape(), v.Shape())
-			}
-			if err := v.SetValue(val); err != nil {
-				return fmt.Errorf("latentsde.Trainer.Load: %w", err)
-			}
-			continue
-		}
-		t.ctx.InAbsPath(sv.Scope).Checked(false).VariableWithValue(sv.Name, val).SetTrainable(sv.Trainable)
+	if err := ctxvars.Restore(t.ctx, ck.Vars); err != nil {
+		return fmt.Errorf("latentsde.Trainer.Load: %s: %w", path, err)
 	}
 	t.step = ck.Step
 	return nil

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-
+	"github.com/gosde/gosde/internal/ctxvars"
 	"github.com/gosde/gosde/pkg/plotting"
 )
 
@@ -18,32 +15,17 @@ import (
 type checkpointFile struct {
 	Model ModelConfig
 	Steps int
-	Vars  []checkpointVar
-}
-
-type checkpointVar struct {
-	Scope, Name string
-	Trainable   bool
-	DType       int
-	Dims        []int
-	Data        []byte
+	Vars  []ctxvars.Var
 }
 
 // Save writes the learner's state to path atomically (a temporary file in
 // the same directory, then a rename).
 func (l *Learner) Save(path string) error {
-	ck := checkpointFile{Model: l.Model.cfg, Steps: l.steps}
-	for v := range l.ctx.IterVariables() {
-		val, err := v.Value()
-		if err != nil {
-			return fmt.Errorf("spirals.Save: variable %s: %w", v.ScopeAndName(), err)
-		}
-		cv := checkpointVar{Scope: v.Scope(), Name: v.Name(), Trainable: v.Trainable, DType: int(val.DType()), Dims: val.Shape().Dimensions}
-		if err := val.ConstBytes(func(b []byte) { cv.Data = append([]byte(nil), b...) }); err != nil {
-			return fmt.Errorf("spirals.Save: variable %s: %w", v.ScopeAndName(), err)
-		}
-		ck.Vars = append(ck.Vars, cv)
+	vars, err := ctxvars.Snapshot(l.ctx)
+	if err != nil {
+		return fmt.Errorf("spirals.Save: %w", err)
 	}
+	ck := checkpointFile{Model: l.Model.cfg, Steps: l.steps, Vars: vars}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(ck); err != nil {
 		return fmt.Errorf("spirals.Save: %w", err)
@@ -68,25 +50,8 @@ func (l *Learner) Load(path string) error {
 	if ck.Model != l.Model.cfg {
 		return fmt.Errorf("spirals.Load: %s holds a model %+v, this learner's is %+v", path, ck.Model, l.Model.cfg)
 	}
-	for _, cv := range ck.Vars {
-		val := tensors.FromShape(shapes.Make(dtypes.DType(cv.DType), cv.Dims...))
-		size := 0
-		if err := val.MutableBytes(func(b []byte) { size = copy(b, cv.Data) }); err != nil {
-			return fmt.Errorf("spirals.Load: variable %s/%s: %w", cv.Scope, cv.Name, err)
-		}
-		if size != len(cv.Data) {
-			return fmt.Errorf("spirals.Load: variable %s/%s: %d bytes for shape %s", cv.Scope, cv.Name, len(cv.Data), val.Shape())
-		}
-		if v := l.ctx.GetVariableByScopeAndName(cv.Scope, cv.Name); v != nil {
-			if !v.Shape().Equal(val.Shape()) {
-				return fmt.Errorf("spirals.Load: variable %s/%s is %s in %s but %s in the model", cv.Scope, cv.Name, val.Shape(), path, v.Shape())
-			}
-			if err := v.SetValue(val); err != nil {
-				return fmt.Errorf("spirals.Load: %w", err)
-			}
-			continue
-		}
-		l.ctx.InAbsPath(cv.Scope).Checked(false).VariableWithValue(cv.Name, val).SetTrainable(cv.Trainable)
+	if err := ctxvars.Restore(l.ctx, ck.Vars); err != nil {
+		return fmt.Errorf("spirals.Load: %s: %w", path, err)
 	}
 	l.steps = ck.Steps
 	return nil

@@ -1,0 +1,63 @@
+package ctxvars
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// TestSnapshotRestore round-trips two variables into a fresh context and
+// checks that corrupt data (short bytes, a different shape) is refused with
+// the variable named and nothing changed.
+func TestSnapshotRestore(t *testing.T) {
+	src := context.New()
+	src.In("enc").VariableWithValue("w", [][]float32{{1, 2, 3}, {4, 5, 6}})
+	src.VariableWithValue("step", int64(7)).SetTrainable(false)
+	vars, err := Snapshot(src)
+	if err != nil || len(vars) != 2 {
+		t.Fatalf("Snapshot: %d vars, %v", len(vars), err)
+	}
+	dst := context.New()
+	if err := Restore(dst, vars); err != nil {
+		t.Fatal(err)
+	}
+	w := dst.GetVariableByScopeAndName("/enc", "w")
+	step := dst.GetVariableByScopeAndName("/", "step")
+	if w == nil || step == nil {
+		t.Fatalf("restored variables missing: w %v, step %v", w, step)
+	}
+	if got := tensors.MustCopyFlatData[float32](w.MustValue()); !slices.Equal(got, []float32{1, 2, 3, 4, 5, 6}) || !w.Trainable {
+		t.Fatalf("w = %v (trainable %v)", got, w.Trainable)
+	}
+	if got := tensors.MustCopyFlatData[int64](step.MustValue()); got[0] != 7 || step.Trainable {
+		t.Fatalf("step = %v (trainable %v)", got, step.Trainable)
+	}
+
+	short := slices.Clone(vars)
+	for i := range short {
+		if short[i].Name == "w" {
+			short[i].Data = short[i].Data[:8]
+		}
+	}
+	if err := Restore(dst, short); err == nil || !strings.Contains(err.Error(), "/enc/w") {
+		t.Fatalf("short data: %v", err)
+	}
+	reshaped := slices.Clone(vars)
+	for i := range reshaped {
+		if reshaped[i].Name == "w" {
+			reshaped[i].Dims = []int{3, 2}
+		}
+		if reshaped[i].Name == "step" {
+			reshaped[i].Data = []byte{9, 0, 0, 0, 0, 0, 0, 0}
+		}
+	}
+	if err := Restore(dst, reshaped); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Fatalf("different shape: %v", err)
+	}
+	if got := tensors.MustCopyFlatData[int64](step.MustValue()); got[0] != 7 {
+		t.Fatalf("a refused Restore changed step to %d", got[0])
+	}
+}
