@@ -141,22 +141,6 @@ func (a *SDE) makeExecs() error {
 // Forward).
 func (a *SDE) Params() []*context.Variable { return a.params }
 
-// matrixNoise reports whether the diffusion is (batch, d, m).
-func matrixNoise(s diffeq.SDE) bool {
-	return s.Noise == diffeq.General || (s.Noise == diffeq.Additive && s.BrownianSize > 0)
-}
-
-// noise returns g·dW (batch, d) as s's noise type says.
-func noise(s diffeq.SDE, g, dW *Node) *Node {
-	switch {
-	case matrixNoise(s):
-		return graph.Einsum("bdm,bm->bd", g, dW)
-	case s.Noise == diffeq.Scalar:
-		return graph.Mul(g, graph.BroadcastToShape(dW, g.Shape()))
-	}
-	return graph.Mul(g, dW)
-}
-
 // StratonovichDrift returns the Stratonovich drift of s at (t, z): the drift
 // itself for Stratonovich SDEs and for additive noise; for Ito SDEs with
 // diagonal noise, b − ½ g ⊙ ∂g/∂z (the diagonal of the Jacobian, taken as
@@ -207,51 +191,23 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// driftDiff evaluates the Stratonovich drift and the diffusion, checking shapes.
+// must2 is must for two results.
+func must2[T, U any](v T, u U, err error) (T, U) {
+	if err != nil {
+		panic(err)
+	}
+	return v, u
+}
+
+// driftDiff evaluates the Stratonovich drift and the diffusion, checking
+// their shapes (graph builders panic with the message).
 func (a *SDE) driftDiff(ctx *context.Context, t, z *Node) (b, g *Node) {
-	ctx = ctx.Reuse()
-	b = StratonovichDrift(ctx, a.sde, t, z)
-	g = a.sde.Diffusion(ctx, t, z)
-	if !b.Shape().Equal(z.Shape()) {
-		panic(fmt.Errorf("adjoint: SDE.Drift must return the state's shape %s, got %s", z.Shape(), b.Shape()))
-	}
-	want := z.Shape().Clone()
-	if matrixNoise(a.sde) {
-		want = shapes.Make(z.DType(), z.Shape().Dimensions[0], z.Shape().Dimensions[1], a.sde.BrownianSize)
-	}
-	if !g.Shape().Equal(want) {
-		panic(fmt.Errorf("adjoint: SDE.Diffusion with %s noise must return %s for state %s, got %s", a.sde.Noise, want, z.Shape(), g.Shape()))
-	}
-	return
+	return must2(a.strat.Eval(ctx, t, z))
 }
 
 // increment is Φ(t, z) = b̃(t, z)·h + g(t, z)·dW.
 func (a *SDE) increment(ctx *context.Context, t, h, dW, z *Node) *Node {
-	b, g := a.driftDiff(ctx, t, z)
-	return graph.Add(graph.Mul(b, h), noise(a.sde, g, dW))
-}
-
-// stratStep takes one Heun, midpoint or (additive noise) Euler–Maruyama
-// step of the combined field phi, which maps (t, state) to the state's
-// increment.
-func stratStep(m diffeq.Method, phi func(t *Node, y []*Node) []*Node, t, h *Node, y []*Node) []*Node {
-	comb := func(y []*Node, c float64, k []*Node) []*Node {
-		out := make([]*Node, len(y))
-		for i := range y {
-			out[i] = graph.Add(y[i], graph.MulScalar(k[i], c))
-		}
-		return out
-	}
-	k1 := phi(t, y)
-	if m == diffeq.EulerMaruyama {
-		return comb(y, 1, k1)
-	}
-	if m == diffeq.SDEMidpoint {
-		return comb(y, 1, phi(graph.Add(t, graph.MulScalar(h, 0.5)), comb(y, 0.5, k1)))
-	}
-	k2 := phi(graph.Add(t, h), comb(y, 1, k1))
-	out := comb(y, 0.5, k1)
-	return comb(out, 0.5, k2)
+	return must(a.strat.Increment(ctx, t, h, dW, z))
 }
 
 // chunkStep returns step k's time, step size and Brownian increment from a
@@ -283,7 +239,7 @@ func (a *SDE) backwardChunkGraph(ctx *context.Context, in []*Node) []*Node {
 	params := paramNodes(ts.Graph(), a.params)
 	for k := range ts.Shape().Dimensions[0] {
 		t, h, w := chunkStep(ts, hs, dW, k)
-		y = stratStep(a.method, func(t *Node, y []*Node) []*Node {
+		y = must(diffeq.IncrementStep(a.method, func(t *Node, y []*Node) []*Node {
 			z := graph.Identity(graph.StopGradient(y[0]))
 			adj := graph.StopGradient(y[1])
 			phi := a.increment(ctx, t, h, w, z)
@@ -293,7 +249,7 @@ func (a *SDE) backwardChunkGraph(ctx *context.Context, in []*Node) []*Node {
 				out = append(out, graph.Neg(graph.ConvertDType(gr, t.DType())))
 			}
 			return out
-		}, t, h, y)
+		}, t, h, y))
 	}
 	return y
 }

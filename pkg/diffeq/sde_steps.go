@@ -1,6 +1,7 @@
 package diffeq
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -40,39 +41,93 @@ func StepSDE(ctx *context.Context, sde SDE, m Method, t, dt, z, dW *Node) (*Node
 		return nil, err
 	}
 	switch m {
-	case EulerMaruyama:
-		f, g, err := evalSDE(ctx, sde, t, z)
-		if err != nil {
+	case EulerMaruyama, Heun, SDEMidpoint:
+		var err error
+		phi := func(t *Node, y []*Node) []*Node {
+			inc, e := sde.Increment(ctx, t, dt, dW, y[0])
+			if e != nil {
+				err = cmp.Or(err, e)
+				return []*Node{graph.ZerosLike(y[0])}
+			}
+			return []*Node{inc}
+		}
+		out, e := IncrementStep(m, phi, t, dt, []*Node{z})
+		if err = cmp.Or(err, e); err != nil {
 			return nil, err
 		}
-		return emUpdate(sde, z, f, g, dt, dW), nil
+		return out[0], nil
 	case Milstein:
 		return milsteinStep(ctx, sde, t, dt, z, dW)
-	case Heun:
-		f, g, err := evalSDE(ctx, sde, t, z)
-		if err != nil {
-			return nil, err
-		}
-		zt := emUpdate(sde, z, f, g, dt, dW)
-		f2, g2, err := evalSDE(ctx, sde, graph.Add(t, dt), zt)
-		if err != nil {
-			return nil, err
-		}
-		return averagedUpdate(sde, z, f, g, f2, g2, dt, dW), nil
-	case SDEMidpoint:
-		f, g, err := evalSDE(ctx, sde, t, z)
-		if err != nil {
-			return nil, err
-		}
-		half := graph.MulScalar(dt, 0.5)
-		zm := graph.Add(z, graph.MulScalar(graph.Add(graph.Mul(f, dt), applyNoise(sde, g, dW)), 0.5))
-		fm, gm, err := evalSDE(ctx, sde, graph.Add(t, half), zm)
-		if err != nil {
-			return nil, err
-		}
-		return emUpdate(sde, z, fm, gm, dt, dW), nil
 	}
 	return nil, fmt.Errorf("diffeq.StepSDE: method %q needs its own state: use ReversibleHeunStep", m)
+}
+
+// Increment is the increment of a solver state over one step that starts at
+// time t: for an SDE, Φ(t, y) = f(t, y)·h + g(t, y)·ΔW with the step's h and
+// ΔW fixed by the caller. The state y may be several tensors (for example a
+// latent state, a KL path term and an adjoint state); Φ returns one
+// increment per part, each shaped like its part.
+type Increment func(t *Node, y []*Node) []*Node
+
+// IncrementStep builds one step of method m from time t by h for the
+// increment phi. It is the one step rule of these methods, used by the
+// forward solves (StepSDE, IntegrateSDE, the host solvers) and by the
+// backward pass of the stochastic adjoint, which steps the augmented state
+// [z, a, gθ] with the same rule:
+//
+//   - EulerMaruyama: y + Φ(t, y);
+//   - Heun: y + ½Φ(t, y) + ½Φ(t+h, y + Φ(t, y));
+//   - SDEMidpoint: y + Φ(t + h/2, y + ½Φ(t, y)).
+//
+// With Φ = f·h (no noise) these are Euler's method, Heun's method
+// (explicit trapezoidal) and the explicit midpoint method.
+func IncrementStep(m Method, phi Increment, t, h *Node, y []*Node) ([]*Node, error) {
+	axpy := func(y []*Node, c float64, k []*Node) []*Node {
+		out := make([]*Node, len(y))
+		for i := range y {
+			kc := k[i]
+			if c != 1 {
+				kc = graph.MulScalar(kc, c)
+			}
+			out[i] = graph.Add(y[i], kc)
+		}
+		return out
+	}
+	k1 := phi(t, y)
+	if len(k1) != len(y) {
+		return nil, fmt.Errorf("diffeq.IncrementStep: the increment has %d parts for a state of %d", len(k1), len(y))
+	}
+	switch m {
+	case EulerMaruyama:
+		return axpy(y, 1, k1), nil
+	case SDEMidpoint:
+		return axpy(y, 1, phi(graph.Add(t, graph.MulScalar(h, 0.5)), axpy(y, 0.5, k1))), nil
+	case Heun:
+		k2 := phi(graph.Add(t, h), axpy(y, 1, k1))
+		out := make([]*Node, len(y))
+		for i := range y {
+			out[i] = graph.Add(y[i], graph.MulScalar(graph.Add(k1[i], k2[i]), 0.5))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("diffeq.IncrementStep: method %q is not an increment method (euler_maruyama, heun, sde_midpoint)", m)
+}
+
+// Eval returns the drift f and the diffusion g of s at (t, z), checking
+// their shapes against the state and the noise type.
+func (s SDE) Eval(ctx *context.Context, t, z *Node) (f, g *Node, err error) {
+	return evalSDE(ctx, s.withDefaults(), t, z)
+}
+
+// Increment returns Φ(t, z) = f(t, z)·h + g(t, z)·dW, the product g·dW as
+// the noise type says (see NoiseSize).
+func (s SDE) Increment(ctx *context.Context, t, h, dW, z *Node) (*Node, error) {
+	s = s.withDefaults()
+	f, g, err := evalSDE(ctx, s, t, z)
+	if err != nil {
+		return nil, err
+	}
+	return graph.Add(graph.Mul(f, h), applyNoise(s, g, dW)), nil
 }
 
 // emUpdate returns z + f dt + g dW.

@@ -71,8 +71,19 @@ func LogqpRate(ctx *context.Context, s PosteriorPrior, t, z *Node) (rate, f, g *
 	return rate, f, g
 }
 
+// Increment returns the increment of the posterior SDE augmented with the
+// KL path term, state [z, l], over a step of size dt with Brownian increment
+// dW: Φ(t, [z, l]) = [f(t, z)·dt + g(t, z)·dW, ½‖(f − h)/g‖²·dt]. Any of
+// diffeq.IncrementStep's methods steps it.
+func (s PosteriorPrior) Increment(ctx *context.Context, dt, dW *Node) diffeq.Increment {
+	return func(t *Node, y []*Node) []*Node {
+		rate, f, g := LogqpRate(ctx, s, t, y[0])
+		return []*Node{graph.Add(graph.Mul(f, dt), graph.Mul(g, dW)), graph.Mul(rate, dt)}
+	}
+}
+
 // EulerMaruyamaLogqpStep takes one Euler–Maruyama step of the posterior SDE
-// augmented with the KL path term:
+// augmented with the KL path term (diffeq.IncrementStep on Increment):
 //
 //	z' = z + f(t, z)·dt + g(t, z)·dW
 //	l' = l + ½‖(f(t, z) − h(t, z))/g(t, z)‖²·dt
@@ -83,10 +94,11 @@ func LogqpRate(ctx *context.Context, s PosteriorPrior, t, z *Node) (rate, f, g *
 // torchsde uses with method "euler"). This is the in-graph step used when
 // differentiating through the solve.
 func EulerMaruyamaLogqpStep(ctx *context.Context, s PosteriorPrior, t, dt, z, logqp, dW *Node) (zNext, logqpNext *Node) {
-	rate, f, g := LogqpRate(ctx, s, t, z)
-	zNext = graph.Add(z, graph.Add(graph.Mul(f, dt), graph.Mul(g, dW)))
-	logqpNext = graph.Add(logqp, graph.Mul(rate, dt))
-	return zNext, logqpNext
+	y, err := diffeq.IncrementStep(diffeq.EulerMaruyama, s.Increment(ctx, dt, dW), t, dt, []*Node{z, logqp})
+	if err != nil {
+		panic(err)
+	}
+	return y[0], y[1]
 }
 
 // Augmented returns the posterior SDE augmented with the KL path term as an

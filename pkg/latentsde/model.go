@@ -364,8 +364,10 @@ func (m *Model) Unroll(ctx *context.Context, z0 *Node, saveTs []float64, dW *Nod
 			}
 			z, logqp = EulerMaruyamaLogqpStep(ctx, m.sde(c), t, h, z, logqp, noise)
 		} else {
-			f := m.PriorDrift(ctx, t, z)
-			z = graph.Add(z, graph.Add(graph.Mul(f, h), graph.Mul(m.Diffusion(ctx, t, z), noise)))
+			prior := diffeq.SDE{Drift: m.PriorDrift, Diffusion: m.Diffusion}
+			if z, err = diffeq.StepSDE(ctx, prior, diffeq.EulerMaruyama, t, h, z, noise); err != nil {
+				return nil, nil, fmt.Errorf("latentsde.Model.Unroll: %w", err)
+			}
 		}
 		if next < len(saveIdx) && saveIdx[next] == k+1 {
 			zs = append(zs, z)
