@@ -92,7 +92,8 @@ func (s *SDESolver) SDE() SDE { return s.sde }
 func (s *SDESolver) ReversibleState() RevHeunTensors { return s.rev }
 
 // chunk returns the executable that takes n steps of size h from t. Its
-// inputs are t, h, z, noise (n, batch, m) and, for ReversibleHeun, ẑ, f, g;
+// inputs are t, h, z, noise (n, batch, m) (with Options.NoiseInGraph, the
+// CounterKey instead) and, for ReversibleHeun, ẑ, f, g;
 // its outputs z (and ẑ, f, g).
 func (s *SDESolver) chunk(n int) (*context.Exec, error) {
 	if e, ok := s.chunks[n]; ok {
@@ -101,6 +102,9 @@ func (s *SDESolver) chunk(n int) (*context.Exec, error) {
 	sde, m := s.sde, s.opts.Method
 	e, err := context.NewExec(s.backend, s.ctx, func(ctx *context.Context, in []*Node) []*Node {
 		t, h, z, noise := in[0], in[1], in[2], in[3]
+		if s.opts.NoiseInGraph { // in[3] is the key (seed, step0, index0)
+			noise = CounterIncrements(noise, h, n, z.Shape().Dimensions[0], sde.NoiseSize(z.Shape().Dimensions[1]))
+		}
 		var rev *RevHeunState
 		if m == ReversibleHeun {
 			rev = &RevHeunState{Z: z, ZHat: in[4], F: in[5], G: in[6]}
@@ -181,7 +185,13 @@ func (s *SDESolver) Solve(z0 *tensors.Tensor, ts []float64, bm *Brownian) (*Solu
 				times[k] = ts[i]
 			}
 			t := times[0]
-			args := []any{ScalarTensor(dtype, t), ScalarTensor(dtype, h), z, bm.Increments(times)}
+			var noise *tensors.Tensor
+			if s.opts.NoiseInGraph {
+				noise = CounterKey(bm.Seed(), sol.Steps+done, bm.off)
+			} else {
+				noise = bm.Increments(times)
+			}
+			args := []any{ScalarTensor(dtype, t), ScalarTensor(dtype, h), z, noise}
 			for _, x := range state {
 				args = append(args, x)
 			}

@@ -95,6 +95,15 @@ type Options struct {
 	// spaced save times then cost no extra steps. The last save time always
 	// ends a step.
 	Dense bool
+	// NoiseInGraph (SDESolver): draw the Brownian increments inside each
+	// chunk's graph from a counter-based key (see CounterNormals) instead
+	// of on the host: increment k of path i is √h_k·CounterNormal(seed, k,
+	// i·m+c), with the seed and the row offset taken from the Brownian
+	// passed to Solve. Only a small key crosses to the device per chunk.
+	// The path is another sample than the Brownian's own (the same for every
+	// chunk length and sharding, reproducible by seed); the host Brownian
+	// stays the reference on the pure-Go backend.
+	NoiseInGraph bool
 }
 
 // NFE counts vector-field evaluations.
