@@ -1,4 +1,4 @@
-package backend
+package kernels
 
 import (
 	"reflect"
@@ -51,14 +51,6 @@ type sgConvData struct {
 // convDataType is the type word of simplego's *convNode in an interface,
 // recorded by simplegoConvLayoutOK.
 var convDataType unsafe.Pointer
-
-// fastConv records whether the ConvGeneral kernel is installed.
-var fastConv bool
-
-// FastConv reports whether gosde's convolution kernel is installed in the
-// embedded backend: graphs may then use ConvGeneral in the layouts above
-// (pkg/nn does) instead of building convolutions from products.
-func FastConv() bool { return fastConv }
 
 //go:linkname sgExecConvGeneral github.com/gomlx/gomlx/backends/simplego.execConvGeneral
 func sgExecConvGeneral(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)

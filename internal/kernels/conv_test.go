@@ -1,4 +1,4 @@
-package backend
+package kernels
 
 import (
 	"fmt"
@@ -50,11 +50,11 @@ func convRef(x, k []float32, n, h, w, c, kh, kw, o int, pads [2][2]int) (val, sc
 // enough to run over several CPUs) and the kernel-gradient layout, whose
 // result must be Σ patchᵀ·dy.
 func TestConv32(t *testing.T) {
-	if !fastConv {
-		t.Fatal("ConvGeneral kernel not installed (layout self-check failed)")
-	}
 	be := mustSimplego(t)
-	if os.Getenv(FastKernelsEnv) == "" {
+	if !Current().Conv {
+		t.Fatal("ConvGeneral kernel not installed (layout self-check failed, or GOSDE_FAST_KERNELS=-conv)")
+	}
+	if os.Getenv(EnvVar) == "" {
 		// The test's convolutions run the kernel, not simplego's loops.
 		saved := convFallback
 		defer func() { convFallback = saved }()

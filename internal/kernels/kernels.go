@@ -1,11 +1,9 @@
-package backend
+package kernels
 
 import (
 	"math"
-	"os"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -14,54 +12,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
-
-// Fast kernels for the embedded pure-Go backend (simplego), float32 only:
-//
-//   - Tanh, Logistic, Exp: simplego converts every element to float64 and
-//     calls math.Tanh / math.Exp (22–31 ns per value for Tanh, 9–10 for
-//     Logistic, 6–9 for Exp on the 2-core test machine). Here they are
-//     table-free approximations computed in float64 and rounded once: exp by
-//     range reduction (y = k·ln2 + r, |r| ≤ ln2/2) and a degree-8 Taylor
-//     polynomial (relative error below 1e-9), tanh by its odd series for
-//     |x| < 0.3 and (1 − e)/(1 + e) with e = exp(−2|x|) above, the logistic
-//     as 1/(1 + exp(−x)). Before rounding the relative error is below 1e-8
-//     (tested against math.Tanh and math.Exp on dense grids and at the
-//     extremes), so results are within one float32 ulp of the exact value.
-//   - Add, Mul, Sub with an operand broadcast along leading (bias rows),
-//     middle ((b, 1, c) against (b, s, c)) or trailing axes, which simplego
-//     runs through a per-element index iterator; with AVX2, also same-shape
-//     and scalar-operand cases, 8 lanes at a time.
-//   - DotGeneral of rank-2 operands (x·W, x·Wᵀ, xᵀ·W), which simplego
-//     first copies into a normalised layout; with AVX2 and FMA (and
-//     AVX-512 where present), a register-blocked vector kernel, split over
-//     the CPUs above 4M multiply-adds.
-//   - ConvGeneral of stride-1 channels-last convolutions and their kernel
-//     gradient (fastops_conv.go), as cache-sized blocks of patches times the
-//     kernel on that product.
-//   - Where, Sign, Bool→Float32, BroadcastInDim, ReduceSum over a
-//     contiguous run of axes, unit-stride Slice and last-axis-preserving
-//     Transpose as branch-free loops or contiguous runs
-//     (fastops_select.go, fastops_slice.go).
-//
-// Float64 and every other case keep simplego's kernels (the originals are
-// called as fallbacks).
-//
-// simplego has no public hook for kernels: they are installed into its
-// executor table at its "user override" priority through go:linkname
-// references to unexported functions of GoMLX v0.26.0, the version go.mod
-// pins (setNodeExecutor, unaryOperandAndOutput, binaryOperandsAndOutput,
-// (*Backend).getBufferForShape and the original executors). At start-up a
-// self-check verifies, on a real simplego buffer and a real DotGeneral node,
-// that the mirrored layouts (sgBuffer, sgNode, sgDotData) still match; if
-// they do not, or if GOSDE_FAST_KERNELS=0, nothing is installed and
-// simplego runs as before. The kernels apply to every simplego backend in
-// the process, wrapped or not. The AVX2 versions run when
-// golang.org/x/sys/cpu reports AVX2 and FMA (fastops_amd64.s).
-
-// FastKernelsEnv is the environment variable that disables the fast kernels
-// and the wrapper's Where folding when set to "0" (read once, at program
-// start); for comparisons.
-const FastKernelsEnv = "GOSDE_FAST_KERNELS"
 
 // sgBuffer mirrors the layout of simplego.Buffer (v0.26.0).
 type sgBuffer struct {
@@ -104,6 +54,12 @@ type sgExecutor func(backend *sgBackend, node *sgNode, inputs []*sgBuffer, input
 // generic and typed kernels.
 const sgPriorityUser = 100
 
+// sgNodeExecutorsPriority is simplego's nodeExecutorsPriority, the priority
+// of each op's executor (read by Active).
+//
+//go:linkname sgNodeExecutorsPriority github.com/gomlx/gomlx/backends/simplego.nodeExecutorsPriority
+var sgNodeExecutorsPriority [backends.OpTypeLast]int
+
 //go:linkname sgSetNodeExecutor github.com/gomlx/gomlx/backends/simplego.setNodeExecutor
 func sgSetNodeExecutor(opType backends.OpType, priority int, executor sgExecutor)
 
@@ -136,102 +92,6 @@ func sgExecMul(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned
 
 //go:linkname sgExecSub github.com/gomlx/gomlx/backends/simplego.execSub
 func sgExecSub(backend *sgBackend, node *sgNode, inputs []*sgBuffer, inputsOwned []bool) (*sgBuffer, error)
-
-// fastKernels and fastDot record whether the kernels were installed.
-var fastKernels, fastDot bool
-
-// speedupsOff is set when FastKernelsEnv is "0": no kernels and no Where
-// folding. Otherwise the variable may list parts to leave out, for
-// measuring each one's effect: "-fold" (Where folding), "-elementwise"
-// (Tanh, Logistic, Exp), "-broadcast" (row- and column-broadcast
-// Add/Mul/Sub), "-where" (Where, Sign, Bool→Float32 and BroadcastInDim), "-reduce" (ReduceSum), "-slice"
-// (Slice), "-dot" (DotGeneral), "-conv" (ConvGeneral), "-transpose" (Transpose), "-avx" (the AVX2 and AVX-512 versions of
-// the kernels), "-avx512" (the AVX-512 matrix product only).
-var (
-	speedupsOff = os.Getenv(FastKernelsEnv) == "0"
-	disabled    = parseDisabled(os.Getenv(FastKernelsEnv))
-)
-
-func parseDisabled(v string) map[string]bool {
-	m := map[string]bool{}
-	for _, p := range strings.Split(v, ",") {
-		if name, ok := strings.CutPrefix(strings.TrimSpace(p), "-"); ok {
-			m[name] = true
-		}
-	}
-	return m
-}
-
-func init() {
-	if disabled["avx"] {
-		hasAVX2FMA = false
-	}
-	if disabled["avx512"] && matmulLevel > matmulLevelBlock6 {
-		matmulLevel = matmulLevelBlock6
-	}
-	if speedupsOff || !simplegoLayoutOK() {
-		return
-	}
-	if !disabled["elementwise"] {
-		sgSetNodeExecutor(backends.OpTypeTanh, sgPriorityUser, float32Unary(tanh32Slice, sgExecTanh))
-		sgSetNodeExecutor(backends.OpTypeLogistic, sgPriorityUser, float32Unary(logistic32Slice, sgExecLogistic))
-		sgSetNodeExecutor(backends.OpTypeExp, sgPriorityUser, float32Unary(exp32Slice, sgExecExp))
-	}
-	if !disabled["broadcast"] {
-		fastBroadcast = true
-		sgSetNodeExecutor(backends.OpTypeAdd, sgPriorityUser, float32RowBroadcast(opAdd, sgExecAdd))
-		sgSetNodeExecutor(backends.OpTypeMul, sgPriorityUser, float32RowBroadcast(opMul, sgExecMul))
-		sgSetNodeExecutor(backends.OpTypeSub, sgPriorityUser, float32RowBroadcast(opSub, sgExecSub))
-	}
-	if !disabled["where"] {
-		sgSetNodeExecutor(backends.OpTypeWhere, sgPriorityUser, execWhere32)
-		sgSetNodeExecutor(backends.OpTypeSign, sgPriorityUser, float32Unary(sign32Slice, sgExecSign))
-		sgSetNodeExecutor(backends.OpTypeConvertDType, sgPriorityUser, execBoolToFloat32)
-		sgSetNodeExecutor(backends.OpTypeBroadcastInDim, sgPriorityUser, execBroadcast32)
-	}
-	if !disabled["slice"] && simplegoSliceLayoutOK() {
-		sgSetNodeExecutor(backends.OpTypeSlice, sgPriorityUser, execSliceRuns)
-	}
-	if !disabled["transpose"] {
-		sgSetNodeExecutor(backends.OpTypeTranspose, sgPriorityUser, execTransposeRuns)
-	}
-	if !disabled["reduce"] {
-		sgSetNodeExecutor(backends.OpTypeReduceSum, sgPriorityUser, execReduceSum32)
-		fastReduce = true
-	}
-	if !disabled["conv"] && simplegoConvLayoutOK() {
-		sgSetNodeExecutor(backends.OpTypeConvGeneral, sgPriorityUser, execConv32)
-		fastConv = true
-	}
-	if !disabled["dot"] && simplegoDotLayoutOK() {
-		sgSetNodeExecutor(backends.OpTypeDotGeneral, sgPriorityUser, execDotGeneral32)
-		fastDot = true
-	}
-	fastKernels = true
-}
-
-// fastBroadcast records whether the broadcasting Add/Mul/Sub kernels are
-// installed.
-var fastBroadcast bool
-
-// FastBroadcast reports whether gosde's float32 Add, Mul and Sub kernels
-// for broadcast operands are installed in the embedded backend: an operand
-// with size-1 leading, middle or trailing axes (a bias row, per-(image,
-// channel) values over the positions, a per-row mask) is then read in
-// place, with no broadcast copy.
-func FastBroadcast() bool { return fastBroadcast }
-
-// fastReduce records whether the ReduceSum kernel is installed.
-var fastReduce bool
-
-// FastReduce reports whether gosde's float32 ReduceSum kernel is installed
-// in the embedded backend: sums over a contiguous run of axes, middle ones
-// included, then take one pass over their input.
-func FastReduce() bool { return fastReduce }
-
-// FastKernels reports whether gosde's fast float32 kernels are installed in
-// the embedded backend (see FastKernelsEnv).
-func FastKernels() bool { return fastKernels }
 
 // simplegoLayoutOK checks on a real simplego buffer that sgBuffer mirrors
 // simplego.Buffer.
@@ -702,88 +562,6 @@ func rowBroadcastLoop(op binOp, o, l, r []float32) {
 			}
 		}
 	}
-}
-
-// Graph-level folding in the wrapper.
-//
-// nn.Linear (and any code that links nodes into autodiff with
-// Where(false, …, 0)) builds a Where whose condition is a constant false
-// scalar; simplego would still compute the unused branch (two full
-// reductions per layer call in nn.Linear's case, 15% of an SDE solve's time
-// in a profile). The wrapper remembers the scalar boolean constants it
-// creates and folds such a Where into its chosen branch, so the other one is
-// never executed (simplego skips nodes no output needs).
-
-// boolConst is a scalar boolean constant made by a wrapped builder.
-type boolConst struct {
-	builder *wrappedBuilder
-	value   bool
-}
-
-var (
-	boolConstsMu sync.Mutex
-	// boolConsts holds the scalar boolean constants of the builders not yet
-	// compiled (Compile removes a builder's entries).
-	boolConsts = map[backends.Op]boolConst{}
-)
-
-// maxBoolConsts bounds boolConsts (builders that are never compiled leave
-// their entries); past it the map is cleared, which only loses the folding
-// of later Where ops on earlier constants.
-const maxBoolConsts = 4096
-
-// Constant implements backends.Builder, remembering scalar booleans.
-func (b *wrappedBuilder) Constant(flat any, dims ...int) (backends.Op, error) {
-	op, err := b.Builder.Constant(flat, dims...)
-	if v, ok := flat.([]bool); ok && !speedupsOff && !disabled["fold"] && err == nil && len(v) == 1 && len(dims) == 0 {
-		boolConstsMu.Lock()
-		if len(boolConsts) >= maxBoolConsts {
-			clear(boolConsts)
-		}
-		boolConsts[op] = boolConst{builder: b, value: v[0]}
-		boolConstsMu.Unlock()
-	}
-	return op, err
-}
-
-// Compile implements backends.Builder, forgetting the builder's constants.
-func (b *wrappedBuilder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
-	boolConstsMu.Lock()
-	for op, c := range boolConsts {
-		if c.builder == b {
-			delete(boolConsts, op)
-		}
-	}
-	boolConstsMu.Unlock()
-	return b.Builder.Compile(outputs, shardings)
-}
-
-// Where implements backends.Builder: with a constant scalar condition
-// (made by this wrapper) whose chosen branch already has the output's
-// shape, it returns (an Identity of) that branch.
-func (b *wrappedBuilder) Where(condition, onTrue, onFalse backends.Op) (backends.Op, error) {
-	boolConstsMu.Lock()
-	bc, known := boolConsts[condition]
-	boolConstsMu.Unlock()
-	if known && bc.builder == b {
-		c := bc.value
-		ts, err1 := b.OpShape(onTrue)
-		fs, err2 := b.OpShape(onFalse)
-		if err1 == nil && err2 == nil {
-			out := ts // the output shape, as graph.Where defines it
-			if out.IsScalar() {
-				out = fs
-			}
-			chosen, cs := onFalse, fs
-			if c {
-				chosen, cs = onTrue, ts
-			}
-			if cs.Equal(out) {
-				return b.Identity(chosen)
-			}
-		}
-	}
-	return b.Builder.Where(condition, onTrue, onFalse)
 }
 
 // Constants of expApprox.

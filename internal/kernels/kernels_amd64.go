@@ -1,4 +1,4 @@
-package backend
+package kernels
 
 import "golang.org/x/sys/cpu"
 
@@ -7,20 +7,20 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // matmulAVX sets the first n8 columns of o (m×n) to A·B with A(i, p) =
 // a[i·sai + p·sap] and b (k×n); n8 a multiple of 8, k ≥ 1 (AVX2 and FMA
-// required; see fastops_amd64.s).
+// required; see kernels_amd64.s).
 //
 //go:noescape
 func matmulAVX(o, a, b *float32, m, k, n, sai, sap, n8 int)
 
 // matmulBlockAVX is matmulAVX for m a multiple of 6, register-blocked over
-// six rows of o at a time (AVX2 and FMA required; see fastops_amd64.s).
+// six rows of o at a time (AVX2 and FMA required; see kernels_amd64.s).
 //
 //go:noescape
 func matmulBlockAVX(o, a, b *float32, m, k, n, sai, sap, n8 int)
 
 // matmulBlock512 sets all n columns of o (m×n) to A·B for m a multiple of
 // 6, register-blocked over six rows and 32 columns with masked edges
-// (AVX-512F required; see fastops_amd64.s).
+// (AVX-512F required; see kernels_amd64.s).
 //
 //go:noescape
 func matmulBlock512(o, a, b *float32, m, k, n, sai, sap int)
@@ -90,7 +90,7 @@ func matmulVector(o, a, b []float32, m, k, n, sai, sap int) int {
 
 // expLogistic4AVX sets dst[i] = e^src[i], or the logistic 1/(1+e^−src[i])
 // when logistic is true, for i < n, n a multiple of 4 (AVX2 and FMA
-// required; see fastops_amd64.s).
+// required; see kernels_amd64.s).
 //
 //go:noescape
 func expLogistic4AVX(dst, src *float32, n int, logistic bool)
@@ -108,7 +108,7 @@ func expLogisticVector(dst, src []float32, logistic bool) int {
 
 // binOpAVX sets o[i] = x[i] op y[i] (y[0] when yScalar) for i < n, n a
 // multiple of 8; op is a binOp, or 3 for y − x (AVX2 required; see
-// fastops_amd64.s).
+// kernels_amd64.s).
 //
 //go:noescape
 func binOpAVX(o, x, y *float32, n, op int, yScalar bool)
@@ -130,7 +130,7 @@ func binOpVector(o, x, y []float32, op binOp, yScalar, rev bool) int {
 }
 
 // rowOpAVX sets o[i·n+j] = x[i·n+j] op r[j] for i < rows, j < n, n a
-// multiple of 8; op is a binOp, or 3 for r − x (AVX2; see fastops_amd64.s).
+// multiple of 8; op is a binOp, or 3 for r − x (AVX2; see kernels_amd64.s).
 //
 //go:noescape
 func rowOpAVX(o, x, r *float32, rows, n, op int)
@@ -151,7 +151,7 @@ func rowOpVector(o, x, r []float32, op binOp, rev bool) bool {
 }
 
 // signAVX sets dst[i] to the sign of src[i] (−1, 0 or 1; 0 for NaN) for
-// i < n, n a multiple of 8 (AVX2 required; see fastops_amd64.s).
+// i < n, n a multiple of 8 (AVX2 required; see kernels_amd64.s).
 //
 //go:noescape
 func signAVX(dst, src *float32, n int)

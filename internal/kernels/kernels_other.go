@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package backend
+package kernels
 
 // hasAVX2FMA is false: no vector kernels on this architecture.
 var hasAVX2FMA = false

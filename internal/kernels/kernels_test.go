@@ -1,4 +1,4 @@
-package backend
+package kernels
 
 import (
 	"fmt"
@@ -99,12 +99,9 @@ func TestLogisticApprox(t *testing.T) {
 // TestFastKernelsInGraphs runs Tanh, Logistic and Exp through the embedded
 // backend in float32 (the fast kernels) and float64 (simplego's own).
 func TestFastKernelsInGraphs(t *testing.T) {
-	if !FastKernels() {
-		t.Fatal("fast kernels not installed (layout self-check failed or GOSDE_FAST_KERNELS=0)")
-	}
-	b, err := simplego.New("")
-	if err != nil {
-		t.Fatal(err)
+	b := mustSimplego(t)
+	if s := Current(); !s.Kernels || !s.Elementwise {
+		t.Fatalf("fast kernels not installed (layout self-check failed or GOSDE_FAST_KERNELS=0 or -elementwise): %+v", s)
 	}
 	xs := testPoints(12)
 	x32 := make([]float32, len(xs))
@@ -179,7 +176,7 @@ func BenchmarkTanhKernel(b *testing.B) {
 // along the leading axes (both operand orders; intermediate operands are
 // owned and computed in place) against plain loops, in float32.
 func TestRowBroadcastOps(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	for _, cols := range []int{3, 16} { // 16: the AVX2 row kernel
 		const rows = 5
 		x := make([]float32, rows*cols)
@@ -225,45 +222,11 @@ func TestRowBroadcastOps(t *testing.T) {
 	}
 }
 
-// TestWhereConstantFolding checks Where with constant conditions through
-// the wrapper: folded cases and those that must broadcast give Where's values.
-func TestWhereConstantFolding(t *testing.T) {
-	b := Wrap(mustSimplego(t))
-	outs := graph.MustExecOnceN(b, func(x *graph.Node) []*graph.Node {
-		g := x.Graph()
-		f, tr := graph.Const(g, false), graph.Const(g, true)
-		s := graph.ReduceAllSum(x)
-		zero := graph.ScalarZero(g, x.DType())
-		return []*graph.Node{
-			graph.Where(f, s, zero),                       // folded: 0
-			graph.Where(tr, s, zero),                      // folded: sum
-			graph.Where(f, x, graph.Neg(x)),               // folded: −x
-			graph.Where(f, x, zero),                       // not folded (0 broadcast to x's shape)
-			graph.Add(x, graph.Where(f, s, zero)),         // x + 0
-			graph.Where(graph.GreaterThan(s, zero), s, x), // not constant
-		}
-	}, []float64{1, 2, 3})
-	check := func(k int, want ...float64) {
-		got := tensors.MustCopyFlatData[float64](outs[k])
-		if len(got) != len(want) {
-			t.Fatalf("output %d: %v, want %v", k, got, want)
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("output %d: %v, want %v", k, got, want)
-			}
-		}
-	}
-	check(0, 0)
-	check(1, 6)
-	check(2, -1, -2, -3)
-	check(3, 0, 0, 0)
-	check(4, 1, 2, 3)
-	check(5, 6, 6, 6)
-}
-
+// mustSimplego installs the kernels (Install) and returns a new simplego
+// backend.
 func mustSimplego(t *testing.T) backends.Backend {
 	t.Helper()
+	Install()
 	b, err := simplego.New("")
 	if err != nil {
 		t.Fatal(err)
@@ -275,10 +238,10 @@ func mustSimplego(t *testing.T) backends.Backend {
 // xᵀ·W, with sizes that are and are not multiples of 4) and a batched
 // product (simplego's path) against float64 loops.
 func TestDotGeneral32(t *testing.T) {
-	if !fastDot {
-		t.Fatal("DotGeneral kernel not installed (layout self-check failed)")
-	}
 	b := mustSimplego(t)
+	if !Current().Dot {
+		t.Fatal("DotGeneral kernel not installed (layout self-check failed, or GOSDE_FAST_KERNELS=-dot)")
+	}
 	val := func(n, seed int) []float32 {
 		v := make([]float32, n)
 		for i := range v {
@@ -396,7 +359,7 @@ func TestExpLogisticSlices(t *testing.T) {
 // float32 tensors and with a scalar on either side (the AVX2 path with a
 // scalar tail: 13 elements) against plain arithmetic.
 func TestBinaryOpsSameShapeAndScalar(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	x := make([]float32, 13)
 	y := make([]float32, 13)
 	for i := range x {
@@ -446,7 +409,7 @@ func BenchmarkMatmulKernel(b *testing.B) {
 // against Go loops; sizes below 8 and non-contiguous axes take simplego's
 // path.
 func TestWhereAndReduceSum32(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	const r, c = 7, 13
 	x := make([]float32, r*c)
 	y := make([]float32, r*c)
@@ -522,7 +485,7 @@ func TestSliceRuns(t *testing.T) {
 	if !simplegoSliceLayoutOK() {
 		t.Fatal("the Slice layout check failed on the pinned GoMLX version")
 	}
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	dims := []int{4, 5, 6}
 	x := make([]float64, 4*5*6)
 	for i := range x {
@@ -579,7 +542,7 @@ func TestSliceRuns(t *testing.T) {
 // TestColumnBroadcastOps checks Add, Mul and Sub of a (rows, cols) operand
 // and a (rows, 1) one, both ways round, ranks 2 and 3.
 func TestColumnBroadcastOps(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	const rows, cols = 6, 13
 	x := make([]float32, rows*cols)
 	c := make([]float32, rows)
@@ -628,7 +591,7 @@ func checkBroadcastOps(t *testing.T, name string, outs []*tensors.Tensor, x []fl
 // are not multiples of 8; either side broadcast) against Go loops, and the
 // classification of shapes.
 func TestMiddleBroadcastOps(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	for _, dims := range [][3]int{{3, 4, 16}, {2, 5, 7}, {4, 6, 64}} {
 		nb, ns, nc := dims[0], dims[1], dims[2]
 		x := make([]float32, nb*ns*nc)
@@ -770,7 +733,7 @@ func BenchmarkMatmulShapes(b *testing.B) {
 // TestSign32 checks the Sign kernel, NaN and signed zeros included (0, as
 // simplego gives).
 func TestSign32(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	x := []float32{-2, -0.5, float32(math.Copysign(0, -1)), 0, 1e-30, 3, float32(math.NaN()), float32(math.Inf(-1)), 7, -7}
 	want := []float32{-1, -1, 0, 0, 1, 1, 0, -1, 1, -1}
 	// Five copies shifted by one each: every value in every vector lane and
@@ -793,7 +756,7 @@ func TestSign32(t *testing.T) {
 // TestBoolToFloat32 checks the Bool→Float32 conversion kernel and that
 // other conversions still work.
 func TestBoolToFloat32(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	x := []float32{-2, 0, 3, float32(math.NaN()), 5, -1, 0.5, 7, 9}
 	outs := graph.MustExecOnceN(b, func(x *graph.Node) []*graph.Node {
 		pos := graph.GreaterThan(x, graph.ScalarZero(x.Graph(), x.DType()))
@@ -812,7 +775,7 @@ func TestBoolToFloat32(t *testing.T) {
 // TestBroadcast32 checks the BroadcastInDim kernel's cases (one value, a
 // value per row, repeated rows) and a case it leaves to simplego.
 func TestBroadcast32(t *testing.T) {
-	b := Wrap(mustSimplego(t))
+	b := mustSimplego(t)
 	col := []float32{1, 2, 3, 4}
 	row := []float32{10, 20, 30, 40, 50}
 	outs := graph.MustExecOnceN(b, func(c, r *graph.Node) []*graph.Node {

@@ -1,4 +1,4 @@
-package backend
+package kernels
 
 import (
 	"slices"
@@ -8,8 +8,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-// Float32 Where and ReduceSum kernels for simplego (installed by fastops.go's
-// init, see FastKernelsEnv: "-where", "-reduce" leave them out).
+// Float32 Where and ReduceSum kernels for simplego (installed by Install,
+// see EnvVar: "-where", "-reduce" leave them out).
 //
 // simplego's Where branches on every element: with conditions that change
 // at random (ELU's x > 0 and its gradient), most branches are mispredicted.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gosde/gosde/internal/kernels"
 )
 
 // EnvVar is the environment variable that selects the backend.
@@ -48,16 +49,21 @@ func Config() string {
 }
 
 // New returns a new backend for Config(). The embedded backend is wrapped so
-// that the operations gosde's models need are all available (see Wrap).
+// that the operations gosde's models need are all available (see Wrap), and
+// gosde's fast float32 kernels are installed into it (see FastKernels).
 func New() (backends.Backend, error) {
 	return NewWithConfig(Config())
 }
 
 // NewWithConfig returns a backend for a configuration string of the form
-// "name[:options]", as in GOMLX_BACKEND.
+// "name[:options]", as in GOMLX_BACKEND. For the embedded backend it first
+// installs gosde's fast float32 kernels into simplego (once per process;
+// see FastKernelsEnv), so call it before running graphs on other simplego
+// backends of the process.
 func NewWithConfig(config string) (backends.Backend, error) {
 	name, opts, _ := strings.Cut(config, ":")
 	if name == Embedded {
+		kernels.Install()
 		b, err := simplego.New(embeddedOptions(opts))
 		if err != nil {
 			return nil, fmt.Errorf("backend: creating embedded backend %q: %w", config, err)
