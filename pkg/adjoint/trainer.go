@@ -32,6 +32,16 @@ const (
 	// Adjoint is the continuous adjoint (ODEs) or the stochastic adjoint
 	// (SDEs, Stratonovich): memory independent of the number of steps.
 	Adjoint Method = "adjoint"
+	// Checkpointed (ODEs) is backpropagation through the solver's steps, as
+	// Direct, computed chunk by chunk: the solve runs in executables of
+	// Solver.Chunk steps (default 16) whose step times and sizes are inputs,
+	// and the backward pass recomputes each chunk in a vector–Jacobian
+	// product, last chunk first. The gradients are Direct's; the memory
+	// holds one state per chunk and the terms of the save times; the
+	// executables have one shape whatever the number of steps or the step
+	// plan, so they are compiled once per state shape (Direct compiles a
+	// graph per plan length, unrolling every step).
+	Checkpointed Method = "checkpointed"
 	// Reversible is the reversible Heun solver (SDEs, or ODEs as SDEs with
 	// zero diffusion) and its exact discrete adjoint: the states are
 	// reconstructed backwards by the algebraic inverse of each step.
@@ -82,6 +92,10 @@ type TrainerConfig struct {
 	// Solver is the ODE or SDE solver configuration. For SDEs only Method,
 	// Dt (required) and Chunk are used.
 	Solver diffeq.Options
+	// Substeps (Direct, fixed-step ODE methods), if > 0, takes that many
+	// equal steps in every interval between save times instead of steps of
+	// at most Solver.Dt.
+	Substeps int
 	// Optimizer updates the weights; it must implement
 	// train.OptimizeWithGradients (SGD and Adam do). Default Adam.
 	Optimizer optimizers.Interface
@@ -119,8 +133,9 @@ type Trainer struct {
 	cfg     TrainerConfig
 	opt     train.OptimizeWithGradients
 
-	ode *ODE
-	sde *SDE
+	ode     *ODE
+	sde     *SDE
+	chunked *chunked // Checkpointed
 
 	enc, encVJP, loss, update *context.Exec
 	direct                    map[string]*context.Exec
@@ -158,12 +173,16 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 	cfg.Method = cmp.Or(cfg.Method, Adjoint)
 	switch cfg.Method {
 	case Direct, Adjoint:
+	case Checkpointed:
+		if m.ODE == nil {
+			return nil, fmt.Errorf("adjoint.NewTrainer: Method %q is implemented for ODE models; use direct or adjoint for SDEs", cfg.Method)
+		}
 	case Reversible:
 		if m.SDE == nil {
 			return nil, fmt.Errorf("adjoint.NewTrainer: Method %q needs Model.SDE (write an ODE as an SDE with zero diffusion)", cfg.Method)
 		}
 	default:
-		return nil, fmt.Errorf("adjoint.NewTrainer: TrainerConfig.Method %q unknown (direct, adjoint, reversible)", cfg.Method)
+		return nil, fmt.Errorf("adjoint.NewTrainer: TrainerConfig.Method %q unknown (direct, checkpointed, adjoint, reversible)", cfg.Method)
 	}
 	if cfg.Optimizer == nil {
 		cfg.Optimizer = optimizers.Adam().Done()
@@ -191,6 +210,11 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 	if t.enc, err = context.NewExec(b, ctx, t.encodeGraph); err != nil {
 		return nil, err
 	}
+	if cfg.Method == Checkpointed {
+		if t.chunked, err = newChunked(t); err != nil {
+			return nil, err
+		}
+	}
 	if t.encVJP, err = context.NewExec(b, ctx, t.encodeVJPGraph); err != nil {
 		return nil, err
 	}
@@ -200,8 +224,8 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 	if t.update, err = context.NewExec(b, ctx, t.updateGraph); err != nil {
 		return nil, err
 	}
-	if cfg.Shards < 0 || cfg.ReusePlan < 0 {
-		return nil, fmt.Errorf("adjoint.NewTrainer: TrainerConfig.Shards and ReusePlan must be ≥ 0, got %d and %d", cfg.Shards, cfg.ReusePlan)
+	if cfg.Shards < 0 || cfg.ReusePlan < 0 || cfg.Substeps < 0 {
+		return nil, fmt.Errorf("adjoint.NewTrainer: TrainerConfig.Shards, ReusePlan and Substeps must be ≥ 0, got %d, %d and %d", cfg.Shards, cfg.ReusePlan, cfg.Substeps)
 	}
 	if cfg.Shards > 1 {
 		if err := t.newShards(); err != nil {
@@ -300,8 +324,11 @@ func (t *Trainer) Gradients(inputs []*tensors.Tensor, ts []float64) (loss float6
 	if len(t.shards) > 1 {
 		return t.shardedGradients(inputs, ts)
 	}
-	if t.cfg.Method == Direct {
+	switch t.cfg.Method {
+	case Direct:
 		return t.directGradients(inputs, ts)
+	case Checkpointed:
+		return t.chunked.gradients(inputs, ts)
 	}
 	loss, acc, _, err := t.adjointPass(inputs, ts, true)
 	if err != nil {
@@ -528,7 +555,10 @@ func (t *Trainer) directGradients(inputs []*tensors.Tensor, ts []float64) (float
 			return append(t.directTail(ctx, zs, in[:t.nIn], extras), ratio)
 		}
 	} else if t.ode != nil {
-		substeps := t.odeSubsteps(ts)
+		substeps, err := t.odeSubsteps(ts)
+		if err != nil {
+			return 0, nil, err
+		}
 		key = fmt.Sprintf("ode/%d", substeps)
 		method := t.ode.opts.Solver.Method
 		t.nfe.Forward = substeps * (len(ts) - 1) * method.NFEPerStep()
@@ -609,12 +639,19 @@ func (t *Trainer) directTail(ctx *context.Context, zs, inputs, extras []*Node) [
 
 // odeSubsteps returns the substeps per interval of the direct ODE graph of
 // a fixed-step method.
-func (t *Trainer) odeSubsteps(ts []float64) int {
+func (t *Trainer) odeSubsteps(ts []float64) (int, error) {
+	if t.cfg.Substeps > 0 {
+		return t.cfg.Substeps, nil
+	}
 	n := 1
 	for i := 1; i < len(ts); i++ {
-		n = max(n, diffeq.StepsIn(ts[i]-ts[i-1], t.ode.opts.Solver.Dt))
+		k, err := diffeq.StepsIn(ts[i]-ts[i-1], t.ode.opts.Solver.Dt)
+		if err != nil {
+			return 0, fmt.Errorf("adjoint.Trainer: Solver.Dt: %w", err)
+		}
+		n = max(n, k)
 	}
-	return n
+	return n, nil
 }
 
 // odePlan runs the encoder and a host Dopri5 solve (no gradients) and
