@@ -1,10 +1,11 @@
-// Package ctxvars copies the variables of a GoMLX context to and from a plain,
-// gob-encodable form: the checkpoints of gosde's trainers (pkg/latentsde,
-// pkg/experiments/spirals) embed it in their own files.
+// Package ctxvars copies the variables of a GoMLX context to and from a plain
+// form (scope, name, dtype, dimensions, bytes): internal/checkpoint writes it
+// into gosde's one checkpoint format.
 package ctxvars
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -40,12 +41,44 @@ func Snapshot(ctx *context.Context) ([]Var, error) {
 	return vars, nil
 }
 
+// Check returns an error naming v when its dtype is not one a tensor can
+// hold, a dimension is negative, or its bytes do not fill its shape exactly.
+func (v Var) Check() error {
+	dt := dtypes.DType(v.DType)
+	if !KnownDType(dt) {
+		return fmt.Errorf("variable %s/%s: dtype %d is not a supported tensor dtype", v.Scope, v.Name, v.DType)
+	}
+	size := dt.Size()
+	for _, d := range v.Dims {
+		if d < 0 {
+			return fmt.Errorf("variable %s/%s: negative dimension in %v", v.Scope, v.Name, v.Dims)
+		}
+		if d > 0 && size > math.MaxInt/d {
+			return fmt.Errorf("variable %s/%s: dimensions %v overflow", v.Scope, v.Name, v.Dims)
+		}
+		size *= d
+	}
+	if size != len(v.Data) {
+		return fmt.Errorf("variable %s/%s: %d bytes for %s%v (%d bytes)", v.Scope, v.Name, len(v.Data), dt, v.Dims, size)
+	}
+	return nil
+}
+
+// KnownDType reports whether dt is a whole-byte dtype a variable may have
+// (bool, the signed and unsigned integers, the floats and complexes).
+func KnownDType(dt dtypes.DType) bool {
+	return (dt.IsSupported() || dt == dtypes.Uint64) && dt.Size() > 0
+}
+
 // Restore sets the variables of ctx to vars, creating those ctx lacks. A
 // variable whose bytes do not fill its shape, or whose shape differs from
 // the one in ctx, is an error naming it; then no variable is changed.
 func Restore(ctx *context.Context, vars []Var) error {
 	vals := make([]*tensors.Tensor, len(vars))
 	for i, sv := range vars {
+		if err := sv.Check(); err != nil {
+			return err
+		}
 		val := tensors.FromShape(shapes.Make(dtypes.DType(sv.DType), sv.Dims...))
 		size := 0
 		if err := val.MutableBytes(func(b []byte) { size = len(b); copy(b, sv.Data) }); err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -59,5 +60,36 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	if got := tensors.MustCopyFlatData[int64](step.MustValue()); got[0] != 7 {
 		t.Fatalf("a refused Restore changed step to %d", got[0])
+	}
+}
+
+// TestVarCheck refuses an unknown dtype, a negative dimension and bytes
+// that do not fill the shape, naming the variable; Restore refuses them
+// before touching the context.
+func TestVarCheck(t *testing.T) {
+	good := Var{Scope: "/a", Name: "w", DType: int(dtypes.Float32), Dims: []int{2, 3}, Data: make([]byte, 24)}
+	if err := good.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		v    Var
+		want string
+	}{
+		{Var{Scope: "/a", Name: "w", DType: 200, Dims: []int{1}, Data: make([]byte, 4)}, "dtype 200"},
+		{Var{Scope: "/a", Name: "w", DType: 0, Data: nil}, "dtype 0"},
+		{Var{Scope: "/a", Name: "w", DType: int(dtypes.Float64), Dims: []int{-1}}, "negative dimension"},
+		{Var{Scope: "/a", Name: "w", DType: int(dtypes.Float64), Dims: []int{3}, Data: make([]byte, 16)}, "16 bytes"},
+		{Var{Scope: "/a", Name: "w", DType: int(dtypes.Float64), Dims: []int{1 << 40, 1 << 30}}, "overflow"},
+	} {
+		if err := c.v.Check(); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "/a/w") {
+			t.Errorf("%+v: %v, want an error naming /a/w and %q", c.v, err, c.want)
+		}
+		ctx := context.New()
+		if err := Restore(ctx, []Var{good, c.v}); err == nil {
+			t.Errorf("Restore accepted %+v", c.v)
+		}
+		if ctx.GetVariableByScopeAndName("/a", "w") != nil {
+			t.Errorf("a refused Restore created a variable")
+		}
 	}
 }
