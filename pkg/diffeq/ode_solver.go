@@ -4,28 +4,33 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // ODESolver solves dz/dt = f(t, z) on the host: the time loop runs in Go and
 // each call of a compiled executable advances the state by a chunk of steps
-// (fixed-step methods) or attempts one step (Dopri5). The executables are
-// compiled once per state shape and reused across Solve calls, so an
-// ODESolver should be kept and reused (for example across training steps).
+// (fixed-step methods) or attempts one step (adaptive methods). The
+// executables are compiled once per state shape and reused across Solve
+// calls, so an ODESolver should be kept and reused (for example across
+// training steps).
 //
 // It is not safe for concurrent use.
 type ODESolver struct {
 	backend backends.Backend
 	ctx     *context.Context
-	f       Func
+	f       Func // f with its output checked against the state (checkedField)
 	opts    Options
 
 	chunks map[int]*context.Exec // fixed-step: n steps per call
-	dopri  *context.Exec         // Dopri5: one attempt per call
+	step   *context.Exec         // explicit adaptive: one attempt per call
+	dense8 *context.Exec         // Dopri8: the continuous extension's extra stages
 	eval   *context.Exec         // f(t, z)
+	jac    *context.Exec         // Kvaerno5: f(t, z) and its Jacobian per row
 
 	nfe       int
 	stepsOnly bool // StepTimes: skip the dense output at the save times
@@ -38,17 +43,24 @@ type Solution struct {
 	// StepsPerInterval[i] is the number of accepted steps between Ts[i] and Ts[i+1].
 	// (With Options.Dense: the accepted steps that end in (Ts[i], Ts[i+1]].)
 	StepsPerInterval []int
-	// StepTimes are the boundaries of the accepted steps (Dopri5 only):
+	// StepTimes are the boundaries of the accepted steps (adaptive methods):
 	// Ts[0], then the end of each step. See NewStepPlan.
 	StepTimes []float64
-	// NextStep (Dopri5) is the step the controller proposes after the last
-	// one, before any clipping to a save time: pass it to SolveFirstStep to
-	// continue an integration (for example after a jump in the state).
+	// NextStep (adaptive methods) is the step the controller proposes after
+	// the last one, before any clipping to a save time: pass it to
+	// SolveFirstStep to continue an integration (for example after a jump in
+	// the state).
 	NextStep float64
 	Steps    int // accepted steps
-	Rejected int // rejected steps (Dopri5)
+	Rejected int // rejected steps (adaptive methods)
 	NFE      int // evaluations of the vector field
+	// Jacobians counts the Jacobians of f evaluated (Kvaerno5); each costs
+	// about d evaluations' worth of reverse-mode passes.
+	Jacobians int
 }
+
+// adaptiveMethods lists the methods NewODESolver accepts, for messages.
+const odeMethods = "euler, midpoint, rk4, dopri5, tsit5, bosh3, dopri8, kvaerno5"
 
 // NewODESolver returns a solver of f whose weights live in ctx. Zero fields of
 // opts take their defaults (Method RK4).
@@ -64,26 +76,47 @@ func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options
 	}
 	opts.Method = cmp.Or(opts.Method, RK4)
 	if opts.Method.NFEPerStep() == 0 {
-		return nil, fmt.Errorf("diffeq.NewODESolver: Options.Method %q is not an ODE method (euler, midpoint, rk4, dopri5)", opts.Method)
+		return nil, fmt.Errorf("diffeq.NewODESolver: Options.Method %q is not an ODE method (%s)", opts.Method, odeMethods)
+	}
+	if opts.Method.IsImplicit() {
+		return nil, fmt.Errorf("diffeq.NewODESolver: Options.Method %q is not available yet", opts.Method)
 	}
 	if ctx == nil {
 		ctx = context.New()
 	}
-	s := &ODESolver{backend: b, ctx: ctx, f: f, opts: opts, chunks: map[int]*context.Exec{}}
+	fc := checkedField(f)
+	s := &ODESolver{backend: b, ctx: ctx, f: fc, opts: opts, chunks: map[int]*context.Exec{}}
 	var err error
 	s.eval, err = context.NewExec(b, ctx, func(ctx *context.Context, t, z *Node) *Node {
-		return f(ctx.Reuse(), t, z)
+		return fc(ctx.Reuse(), t, z)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("diffeq.NewODESolver: %w", err)
 	}
-	if opts.Method == Dopri5 {
+	m := opts.Method
+	if tb := tableauOf(m); tb != nil {
 		rtol, atol := opts.withDefaults(1).RTol, opts.withDefaults(1).ATol
-		s.dopri, err = context.NewExec(b, ctx, func(ctx *context.Context, in []*Node) []*Node {
+		s.step, err = context.NewExec(b, ctx, func(ctx *context.Context, in []*Node) []*Node {
 			t, dt, z, k1 := in[0], in[1], in[2], in[3]
-			zNext, ks := dopri5Stages(ctx, f, t, dt, dt, z, k1)
-			ratio := ErrorRatio(dopri5Error(dt, ks), z, zNext, rtol, atol)
-			return []*Node{zNext, ks[6], ratio, combine(dt, dopriD[:], ks)}
+			if m == Dopri5 {
+				zNext, ks := dopri5Stages(ctx, fc, t, dt, dt, z, k1)
+				ratio := ErrorRatio(dopri5Error(dt, ks), z, zNext, rtol, atol)
+				return []*Node{zNext, ks[6], ratio, combine(dt, dopriD[:], ks)}
+			}
+			zNext, kNext, ks := tb.stages(ctx, fc, t, dt, z, k1)
+			out := []*Node{zNext, kNext, tb.ratio(dt, z, zNext, ks, rtol, atol)}
+			if m == Tsit5 || m == Dopri8 {
+				out = append(out, ks...) // for the dense output
+			}
+			return out
+		})
+		if err != nil {
+			return nil, fmt.Errorf("diffeq.NewODESolver: %w", err)
+		}
+	}
+	if m == Dopri8 {
+		s.dense8, err = context.NewExec(b, ctx, func(ctx *context.Context, in []*Node) []*Node {
+			return dop853Dense(ctx, fc, in[0], in[1], in[2], in[3:])
 		})
 		if err != nil {
 			return nil, fmt.Errorf("diffeq.NewODESolver: %w", err)
@@ -92,21 +125,61 @@ func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options
 	return s, nil
 }
 
+// checkedField wraps f so that an output of another shape or dtype than the
+// state's is an error naming both, and a failure inside f (typically weights
+// of another dtype than the state's) says which state it was given and lists
+// the context's float variables of another dtype.
+func checkedField(f Func) Func {
+	return func(ctx *context.Context, t, z *Node) (out *Node) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if e, ok := r.(error); ok && strings.HasPrefix(e.Error(), "diffeq: the vector field f returned") {
+				panic(e)
+			}
+			panic(fmt.Errorf("diffeq: the vector field f failed on a state of dtype %s shaped %s (t of dtype %s)%s: %v",
+				z.DType(), z.Shape(), t.DType(), otherDTypeVars(ctx, z.DType()), r))
+		}()
+		return callField(ctx, f, t, z)
+	}
+}
+
+// otherDTypeVars describes the float variables of ctx whose dtype is not
+// dtype ("" if none).
+func otherDTypeVars(ctx *context.Context, dtype dtypes.DType) string {
+	var names []string
+	for v := range ctx.IterVariables() {
+		if dt := v.DType(); dt.IsFloat() && dt != dtype {
+			names = append(names, fmt.Sprintf("%s is %s", v.ScopeAndName(), dt))
+			if len(names) == 4 {
+				break
+			}
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; variables of another dtype than the state's %s: %s", dtype, strings.Join(names, ", "))
+}
+
 // Options returns the solver's options.
 func (s *ODESolver) Options() Options { return s.opts }
 
-// chunk returns the executable that takes n fixed steps of size dt from t.
+// chunk returns the executable that takes n fixed steps of size dt from t
+// and reports whether the result is finite.
 func (s *ODESolver) chunk(n int) (*context.Exec, error) {
 	if e, ok := s.chunks[n]; ok {
 		return e, nil
 	}
 	m, f := s.opts.Method, s.f
-	e, err := context.NewExec(s.backend, s.ctx, func(ctx *context.Context, t, dt, z *Node) *Node {
+	e, err := context.NewExec(s.backend, s.ctx, func(ctx *context.Context, t, dt, z *Node) []*Node {
 		out, err := stepsOn(ctx, m, f, t, dt, z, n)
 		if err != nil {
 			panic(err)
 		}
-		return out
+		return []*Node{out, isFiniteAll(out)}
 	})
 	if err != nil {
 		return nil, err
@@ -147,9 +220,17 @@ func (s *ODESolver) StepTimes(z0 *tensors.Tensor, ts []float64) (stepTimes []flo
 	return sol.StepTimes, sol.NFE, nil
 }
 
-// SolveFirstStep is Solve with Dopri5's first step h (0: Options.Dt, or
-// chosen from z0 and f(t0, z0) if that is 0 too). Fixed-step methods ignore
-// h.
+// machineEps returns the spacing of dtype's numbers at 1.
+func machineEps(dtype dtypes.DType) float64 {
+	if dtype == dtypes.Float32 {
+		return 0x1p-23
+	}
+	return 0x1p-52
+}
+
+// SolveFirstStep is Solve with an adaptive method's first step h (0:
+// Options.Dt, or chosen from z0 and f(t0, z0) if that is 0 too). Fixed-step
+// methods ignore h.
 func (s *ODESolver) SolveFirstStep(z0 *tensors.Tensor, ts []float64, h float64) (*Solution, error) {
 	if err := checkState("z0", z0); err != nil {
 		return nil, fmt.Errorf("diffeq.Solve: %w", err)
@@ -160,10 +241,17 @@ func (s *ODESolver) SolveFirstStep(z0 *tensors.Tensor, ts []float64, h float64) 
 	if h < 0 || math.IsNaN(h) || math.IsInf(h, 0) {
 		return nil, fmt.Errorf("diffeq.Solve: the first step h must be finite and ≥ 0, got %g", h)
 	}
+	if s.opts.Method.IsAdaptive() {
+		rtol := s.opts.withDefaults(1).RTol
+		if eps := machineEps(z0.DType()); rtol < eps {
+			return nil, fmt.Errorf("diffeq.Solve: Options.RTol = %g is below the %s machine epsilon %.3g: no step can meet it (use RTol ≥ %.0e)",
+				rtol, z0.DType(), eps, 10*eps)
+		}
+	}
 	s.nfe = 0
 	sol := &Solution{Ts: append([]float64(nil), ts...), Ys: []*tensors.Tensor{z0}}
 	var err error
-	if s.opts.Method == Dopri5 {
+	if s.opts.Method.IsAdaptive() {
 		err = s.solveAdaptive(z0, ts, h, sol)
 	} else {
 		err = s.solveFixed(z0, ts, sol)
@@ -180,7 +268,10 @@ func (s *ODESolver) solveFixed(z0 *tensors.Tensor, ts []float64, sol *Solution) 
 	dtype := z0.DType()
 	z := z0
 	for i := 1; i < len(ts); i++ {
-		n := StepsIn(ts[i]-ts[i-1], opts.Dt)
+		n, err := StepsIn(ts[i]-ts[i-1], opts.Dt)
+		if err != nil {
+			return fmt.Errorf("diffeq.Solve: Options.Dt: %w", err)
+		}
 		if sol.Steps+n > opts.MaxSteps {
 			return fmt.Errorf("diffeq.Solve: %w: more than Options.MaxSteps=%d steps by t=%g", ErrMaxSteps, opts.MaxSteps, ts[i])
 		}
@@ -196,15 +287,43 @@ func (s *ODESolver) solveFixed(z0 *tensors.Tensor, ts []float64, sol *Solution) 
 			if err != nil {
 				return fmt.Errorf("diffeq.Solve: steps from t=%g: %w", t, err)
 			}
+			s.nfe += k * s.opts.Method.NFEPerStep()
+			if !out[1].Value().(bool) {
+				return s.locateNonFinite(z, t, h, k, sol.Steps+done)
+			}
 			z = out[0]
 			done += k
-			s.nfe += k * s.opts.Method.NFEPerStep()
 		}
 		sol.Steps += n
 		sol.StepsPerInterval = append(sol.StepsPerInterval, n)
 		sol.Ys = append(sol.Ys, z)
 	}
 	return nil
+}
+
+// locateNonFinite replays, one step at a time, a chunk of k steps of size h
+// from (t, z) whose result was not finite (step0 steps were taken before
+// it), and names the first step that produced NaN or Inf.
+func (s *ODESolver) locateNonFinite(z *tensors.Tensor, t, h float64, k, step0 int) error {
+	one, err := s.chunk(1)
+	if err != nil {
+		return fmt.Errorf("diffeq.Solve: %w between t=%g and t=%g", ErrNonFinite, t, t+float64(k)*h)
+	}
+	dtype := z.DType()
+	for j := range k {
+		tj := t + float64(j)*h
+		out, err := one.Exec(ScalarTensor(dtype, tj), ScalarTensor(dtype, h), z)
+		if err != nil {
+			return fmt.Errorf("diffeq.Solve: replaying the step from t=%g: %w", tj, err)
+		}
+		if !out[1].Value().(bool) {
+			return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values in the step from t=%g to t=%g (step %d)",
+				ErrNonFinite, tj, tj+h, step0+j+1)
+		}
+		z = out[0]
+	}
+	return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values between t=%g and t=%g (steps %d to %d)",
+		ErrNonFinite, t, t+float64(k)*h, step0+1, step0+k)
 }
 
 // rms returns the root mean square of x / (atol + rtol·|scale|).
@@ -230,24 +349,136 @@ func initialStep(z0, f0 []float64, rtol, atol, span float64) float64 {
 
 // stepFactor returns the factor by which Dopri5 scales its step after an
 // attempt with error ratio r (0.9·r^(−1/5), within [0.2, 10]).
-func stepFactor(r float64) float64 {
+func stepFactor(r float64) float64 { return stepFactorOrder(r, 4) }
+
+// stepFactorOrder returns the step factor after an attempt with error ratio
+// r of a method whose error estimate has order q: 0.9·r^(−1/(q+1)), within
+// [0.2, 10].
+func stepFactorOrder(r float64, q int) float64 {
 	const safety, minFactor, maxFactor = 0.9, 0.2, 10.0
 	if r <= 0 {
 		return maxFactor
 	}
-	return math.Min(maxFactor, math.Max(minFactor, safety*math.Pow(r, -0.2)))
+	return math.Min(maxFactor, math.Max(minFactor, safety*math.Pow(r, -1/float64(q+1))))
 }
 
-// solveAdaptive runs Dopri5 with error control. Without Options.Dense every
-// save time ends a step; with it the steps run over the save times and the
-// states there come from the dense output (the last save time ends a step).
+// errOrder returns the order of m's error estimate.
+func errOrder(m Method) int {
+	if tb := tableauOf(m); tb != nil {
+		return tb.errOrder
+	}
+	return 4 // Kvaerno5
+}
+
+// attempt is the result of one attempted adaptive step.
+type attempt struct {
+	zNext, kNext *tensors.Tensor
+	ratio        float64           // error ratio (≤ 1: accept); NaN/Inf: non-finite values
+	extra        []*tensors.Tensor // what the dense output needs
+	failed       string            // an implicit step whose Newton iterations failed: why
+}
+
+// try attempts one step of size h from (t, z) with k1 = f(t, z).
+func (s *ODESolver) try(t, h float64, z, k1 *tensors.Tensor) (*attempt, error) {
+	dtype := z.DType()
+	out, err := s.step.Exec(ScalarTensor(dtype, t), ScalarTensor(dtype, h), z, k1)
+	if err != nil {
+		return nil, fmt.Errorf("diffeq.Solve: %s step at t=%g: %w", s.opts.Method, t, err)
+	}
+	s.nfe += s.opts.Method.NFEPerStep()
+	return &attempt{zNext: out[0], kNext: out[1], ratio: tensorScalar(out[2]), extra: out[3:]}, nil
+}
+
+// denseOutput returns the continuous extension of an accepted step of size
+// h from (t, z, k1).
+func (s *ODESolver) denseOutput(t, h float64, z, k1 *tensors.Tensor, a *attempt) (func(theta float64) []float64, error) {
+	host := func(xs ...*tensors.Tensor) ([][]float64, error) {
+		out := make([][]float64, len(xs))
+		for i, x := range xs {
+			v, err := Float64s(x)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	switch s.opts.Method {
+	case Dopri5:
+		terms, err := hostDenseTerms(z, a.zNext, k1, a.kNext, a.extra[0], h)
+		if err != nil {
+			return nil, err
+		}
+		return func(theta float64) []float64 { return denseAt(terms, theta) }, nil
+	case Tsit5:
+		v, err := host(append([]*tensors.Tensor{z}, a.extra...)...)
+		if err != nil {
+			return nil, err
+		}
+		return func(theta float64) []float64 {
+			w := tsit5DenseWeights(theta)
+			out := append([]float64(nil), v[0]...)
+			for j, k := range v[1:] {
+				for i := range out {
+					out[i] += h * w[j] * k[i]
+				}
+			}
+			return out
+		}, nil
+	case Dopri8:
+		dtype := z.DType()
+		args := []any{ScalarTensor(dtype, t), ScalarTensor(dtype, h), z}
+		for _, k := range a.extra {
+			args = append(args, k)
+		}
+		rs, err := s.dense8.Exec(args...)
+		if err != nil {
+			return nil, fmt.Errorf("Dopri8 dense output at t=%g: %w", t, err)
+		}
+		s.nfe += 3
+		v, err := host(append([]*tensors.Tensor{z, a.zNext, k1, a.kNext}, rs...)...)
+		if err != nil {
+			return nil, err
+		}
+		var r [8][]float64
+		n := len(v[0])
+		r[0] = v[0]
+		r[1], r[2], r[3] = make([]float64, n), make([]float64, n), make([]float64, n)
+		for i := range n {
+			r[1][i] = v[1][i] - v[0][i]
+			r[2][i] = h*v[2][i] - r[1][i]
+			r[3][i] = r[1][i] - h*v[3][i] - r[2][i]
+		}
+		copy(r[4:], v[4:])
+		return func(theta float64) []float64 { return dop853At(r, theta) }, nil
+	}
+	// Bosh3, Kvaerno5: cubic Hermite.
+	v, err := host(z, a.zNext, k1, a.kNext)
+	if err != nil {
+		return nil, err
+	}
+	return func(theta float64) []float64 { return hermite(v[0], v[1], v[2], v[3], h, theta) }, nil
+}
+
+// solveAdaptive runs an adaptive method with error control. Without
+// Options.Dense every save time ends a step; with it the steps run over the
+// save times and the states there come from the dense output (the last save
+// time ends a step).
 func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, sol *Solution) error {
 	span := ts[len(ts)-1] - ts[0]
 	opts := s.opts.withDefaults(span)
 	dtype := z0.DType()
+	q := errOrder(opts.Method)
 	k1, err := s.Eval(ts[0], z0)
 	if err != nil {
 		return fmt.Errorf("diffeq.Solve: %w", err)
+	}
+	fv, err := Float64s(k1)
+	if err != nil {
+		return fmt.Errorf("diffeq.Solve: %w", err)
+	}
+	if !finiteF64(fv) {
+		return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values at t=%g (step 0, the initial state)", ErrNonFinite, ts[0])
 	}
 	h := h0
 	if h == 0 {
@@ -255,17 +486,20 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 	}
 	if h == 0 {
 		zv, _ := Float64s(z0)
-		fv, _ := Float64s(k1)
 		h = initialStep(zv, fv, opts.RTol, opts.ATol, span)
 	}
 	z, t := z0, ts[0]
 	sol.StepTimes = []float64{t}
-	attempts, steps := 0, 0
+	attempts, steps, nonFinite := 0, 0, 0
 	for next := 1; next < len(ts); {
 		if attempts >= opts.MaxSteps {
 			return fmt.Errorf("diffeq.Solve: %w: Options.MaxSteps=%d reached at t=%g (step %g)", ErrMaxSteps, opts.MaxSteps, t, h)
 		}
 		if h < opts.MinDt {
+			if nonFinite > 0 {
+				return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values in every step tried from t=%g (step %d; the last %d attempts, down to step size %g)",
+					ErrNonFinite, t, sol.Steps+steps+1, nonFinite, h/0.2)
+			}
 			return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (stiff problem or singularity?)", ErrStepUnderflow, t, h, opts.MinDt)
 		}
 		target := ts[next]
@@ -277,20 +511,26 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 			hTry, last = target-t, true
 		}
 		attempts++
-		out, err := s.dopri.Exec(ScalarTensor(dtype, t), ScalarTensor(dtype, hTry), z, k1)
+		a, err := s.try(t, hTry, z, k1)
 		if err != nil {
-			return fmt.Errorf("diffeq.Solve: Dopri5 step at t=%g: %w", t, err)
+			return err
 		}
-		s.nfe += 6
-		ratio := tensorScalar(out[2])
-		if math.IsNaN(ratio) || math.IsInf(ratio, 0) {
-			// Shrink on non-finite errors: the step went past a blow-up.
+		if a.failed != "" {
+			h = hTry * 0.25
+			sol.Rejected++
+			continue
+		}
+		if math.IsNaN(a.ratio) || math.IsInf(a.ratio, 0) {
+			// Shrink on non-finite errors: the step went past a blow-up or f
+			// returned NaN/Inf inside it.
+			nonFinite++
 			h = hTry * 0.2
 			sol.Rejected++
 			continue
 		}
-		factor := stepFactor(ratio)
-		if ratio > 1 {
+		nonFinite = 0
+		factor := stepFactorOrder(a.ratio, q)
+		if a.ratio > 1 {
 			sol.Rejected++
 			h = hTry * math.Min(1, factor)
 			continue
@@ -299,39 +539,43 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 		if last {
 			tNew = target
 		}
+		var dense func(float64) []float64
+		denseAt := func(tq float64) ([]float64, error) {
+			if dense == nil {
+				if dense, err = s.denseOutput(t, hTry, z, k1, a); err != nil {
+					return nil, fmt.Errorf("diffeq.Solve: dense output: %w", err)
+				}
+			}
+			return dense(math.Min(1, math.Max(0, (tq-t)/hTry))), nil
+		}
 		steps++
 		sol.StepTimes = append(sol.StepTimes, tNew)
 		if opts.Dense {
-			var terms [5][]float64
 			for next < len(ts) && (ts[next] <= tNew || next == len(ts)-1 && last) {
-				if s.stepsOnly {
-					sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
-					sol.Steps += steps
-					steps = 0
-					next++
-					continue
-				}
-				if terms[0] == nil {
-					terms, err = hostDenseTerms(z, out[0], k1, out[1], out[3], hTry)
-					if err != nil {
-						return fmt.Errorf("diffeq.Solve: dense output: %w", err)
+				if !s.stepsOnly {
+					if next == len(ts)-1 && last {
+						sol.Ys = append(sol.Ys, a.zNext)
+					} else {
+						v, err := denseAt(ts[next])
+						if err != nil {
+							return err
+						}
+						sol.Ys = append(sol.Ys, FromFloat64s(dtype, v, z0.Shape().Dimensions...))
 					}
 				}
-				theta := math.Min(1, (ts[next]-t)/hTry)
-				sol.Ys = append(sol.Ys, FromFloat64s(dtype, denseAt(terms, theta), z0.Shape().Dimensions...))
 				sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
 				sol.Steps += steps
 				steps = 0
 				next++
 			}
 		} else if last {
-			sol.Ys = append(sol.Ys, out[0])
+			sol.Ys = append(sol.Ys, a.zNext)
 			sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
 			sol.Steps += steps
 			steps = 0
 			next++
 		}
-		z, k1, t = out[0], out[1], tNew
+		z, k1, t = a.zNext, a.kNext, tNew
 		if !last || factor < 1 {
 			h = hTry * factor
 		}

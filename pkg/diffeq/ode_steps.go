@@ -22,11 +22,16 @@ func axpy(z, dt *Node, coeffs []float64, ks []*Node) *Node {
 	return z
 }
 
-// StepODE builds one step of a fixed-step method (Euler, Midpoint or RK4) from
-// time t to t+dt; t and dt are scalar nodes of z's dtype. It returns the new
-// state.
+// StepODE builds one step of a fixed-step method (Euler, Midpoint or RK4), or
+// the higher-order formula of an explicit adaptive method (Tsit5, Bosh3,
+// Dopri8) without error control, from time t to t+dt; t and dt are scalar
+// nodes of z's dtype. It returns the new state.
 func StepODE(ctx *context.Context, m Method, f Func, t, dt, z *Node) (*Node, error) {
 	ctx = ctx.Reuse()
+	if tb := tableauOf(m); tb != nil && m != Dopri5 {
+		zNext, _, _ := tb.stages(ctx, f, t, dt, z, callField(ctx, f, t, z))
+		return zNext, nil
+	}
 	switch m {
 	case Euler:
 		return graph.Add(z, graph.Mul(f(ctx, t, z), dt)), nil
@@ -44,7 +49,7 @@ func StepODE(ctx *context.Context, m Method, f Func, t, dt, z *Node) (*Node, err
 		k4 := f(ctx, graph.Add(t, dt), graph.Add(z, graph.Mul(k3, dt)))
 		return axpy(z, dt, []float64{1.0 / 6, 2.0 / 6, 2.0 / 6, 1.0 / 6}, []*Node{k1, k2, k3, k4}), nil
 	}
-	return nil, fmt.Errorf("diffeq: method %q is not a fixed-step ODE method (use euler, midpoint or rk4)", m)
+	return nil, fmt.Errorf("diffeq: method %q is not an explicit ODE method (use euler, midpoint, rk4, tsit5, bosh3 or dopri8)", m)
 }
 
 // Dormand–Prince 5(4) tableau.

@@ -23,6 +23,14 @@ const (
 	Midpoint Method = "midpoint" // explicit midpoint, order 2
 	RK4      Method = "rk4"      // classic Runge–Kutta, order 4
 	Dopri5   Method = "dopri5"   // Dormand–Prince 5(4), adaptive
+	Tsit5    Method = "tsit5"    // Tsitouras 5(4), adaptive
+	Bosh3    Method = "bosh3"    // Bogacki–Shampine 3(2), adaptive
+	Dopri8   Method = "dopri8"   // Dormand–Prince 8(5,3) (DOP853), adaptive
+	// Kvaerno5 is Kværnø's L-stable ESDIRK 5(4) for stiff problems: adaptive,
+	// implicit stages solved by simplified Newton iterations with the
+	// Jacobian of f from GoMLX autodiff. f must act row by row (the
+	// Jacobian is taken per batch row).
+	Kvaerno5 Method = "kvaerno5"
 )
 
 // SDE methods.
@@ -35,7 +43,16 @@ const (
 )
 
 // IsAdaptive reports whether m chooses its own step sizes.
-func (m Method) IsAdaptive() bool { return m == Dopri5 }
+func (m Method) IsAdaptive() bool {
+	switch m {
+	case Dopri5, Tsit5, Bosh3, Dopri8, Kvaerno5:
+		return true
+	}
+	return false
+}
+
+// IsImplicit reports whether m solves implicit stages (for stiff problems).
+func (m Method) IsImplicit() bool { return m == Kvaerno5 }
 
 // Order returns the classical order of an ODE method (0 if unknown).
 func (m Method) Order() int {
@@ -46,14 +63,21 @@ func (m Method) Order() int {
 		return 2
 	case RK4:
 		return 4
-	case Dopri5:
+	case Dopri5, Tsit5, Kvaerno5:
 		return 5
+	case Bosh3:
+		return 3
+	case Dopri8:
+		return 8
 	}
 	return 0
 }
 
 // NFEPerStep returns the number of vector-field evaluations per step of an
-// ODE method (Dopri5: 6, first-same-as-last).
+// explicit ODE method (Dopri5 and Tsit5: 6, Bosh3: 3, first-same-as-last;
+// Dopri8: 12, and 3 more for a dense output in a step). For Kvaerno5 it
+// returns 6, the number of implicit stages: each costs one evaluation per
+// Newton iteration, and each Jacobian d more.
 func (m Method) NFEPerStep() int {
 	switch m {
 	case Euler:
@@ -62,8 +86,12 @@ func (m Method) NFEPerStep() int {
 		return 2
 	case RK4:
 		return 4
-	case Dopri5:
+	case Dopri5, Tsit5, Kvaerno5:
 		return 6
+	case Bosh3:
+		return 3
+	case Dopri8:
+		return 12
 	}
 	return 0
 }
@@ -74,26 +102,29 @@ type Options struct {
 	// and Heun for Stratonovich SDEs.
 	Method Method
 	// Dt is the step of fixed-step methods: the solver's grid is t0, t0+Dt, …
-	// with the save times inserted. For Dopri5 it is the first step (0: chosen
-	// automatically). If 0 for a fixed-step method, the steps are the
+	// with the save times inserted. For adaptive methods it is the first step
+	// (0: chosen automatically). If 0 for a fixed-step method, the steps are the
 	// intervals between save times.
 	Dt float64
-	// RTol and ATol are Dopri5's relative and absolute tolerances (defaults
-	// 1e-6 and 1e-9).
+	// RTol and ATol are the adaptive methods' relative and absolute
+	// tolerances (defaults 1e-6 and 1e-9). RTol below the state dtype's
+	// machine epsilon is refused.
 	RTol, ATol float64
 	// MaxSteps bounds the number of steps, accepted and rejected (default 100000).
 	MaxSteps int
-	// MinDt: Dopri5 fails with ErrStepUnderflow when the step falls below it
+	// MinDt: an adaptive method fails with ErrStepUnderflow when the step falls below it
 	// (default 1e-12 times the span).
 	MinDt float64
 	// Chunk is the number of fixed steps unrolled per compiled executable in
 	// host solves (default 16).
 	Chunk int
-	// Dense (Dopri5 only): the steps run over the save times instead of
-	// stopping at each, and the states there come from Dopri5's
-	// fourth-order dense output, as in torchdiffeq and diffrax. Many closely
-	// spaced save times then cost no extra steps. The last save time always
-	// ends a step.
+	// Dense (adaptive methods): the steps run over the save times instead
+	// of stopping at each, and the states there come from the method's
+	// continuous extension (Dopri5: order 4, Tsit5: 4, Bosh3: cubic
+	// Hermite, 3, Dopri8: 7, at 3 extra evaluations per step that holds a
+	// save time; Kvaerno5: cubic Hermite), as in torchdiffeq and diffrax.
+	// Many closely spaced save times then cost no extra steps. The last save
+	// time always ends a step.
 	Dense bool
 	// NoiseInGraph (SDESolver): draw the Brownian increments inside each
 	// chunk's graph from a counter-based key (see CounterNormals) instead
