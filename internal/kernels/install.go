@@ -204,8 +204,12 @@ func install(set settings, checks layoutChecks, w io.Writer) Status {
 	s.Conv = checked("conv", checks.conv, backends.OpTypeConvGeneral, execConv32)
 	s.Dot = checked("dot", checks.dot, backends.OpTypeDotGeneral, execDotGeneral32)
 	if len(s.Failed) > 0 {
-		fmt.Fprintf(w, "gosde: GoMLX simplego layout check failed (%s; gosde's kernels mirror GoMLX %s, this program links %s): %s run on simplego's stock kernels\n",
-			strings.Join(s.Failed, ", "), pinnedGoMLX, linkedGoMLX(), strings.Join(stock, ", "))
+		verb := "run"
+		if len(stock) == 1 {
+			verb = "runs"
+		}
+		fmt.Fprintf(w, "gosde: GoMLX simplego layout check failed (%s; gosde's kernels mirror GoMLX %s, this program links %s): %s %s on simplego's stock kernel\n",
+			strings.Join(s.Failed, ", "), pinnedGoMLX, linkedGoMLX(), strings.Join(stock, ", "), verb)
 	}
 	return s
 }

@@ -85,7 +85,15 @@ func TestInstallReportsFailedChecks(t *testing.T) {
 	if !s.Kernels || s.Slice || s.Conv || s.Dot || !reflect.DeepEqual(s.Failed, []string{"slice", "conv", "dot"}) || calls != 4 {
 		t.Fatalf("node checks failing: status %+v after %d checks", s, calls)
 	}
-	checkOneLine(t, w.String(), "(slice, conv, dot;", "Slice, ConvGeneral, DotGeneral run on simplego's stock kernels")
+	checkOneLine(t, w.String(), "(slice, conv, dot;", "Slice, ConvGeneral, DotGeneral run on simplego's stock kernel")
+
+	// One failure: its op.
+	w.Reset()
+	s = install(allOff("dot"), layoutChecks{buffer: pass, slice: fail, conv: fail, dot: fail}, &w)
+	if !reflect.DeepEqual(s.Failed, []string{"dot"}) || s.Dot {
+		t.Fatalf("dot check failing: status %+v", s)
+	}
+	checkOneLine(t, w.String(), "(dot;", "DotGeneral runs on simplego's stock kernel")
 
 	// Parts switched off are not checked, and nothing is said.
 	w.Reset()
