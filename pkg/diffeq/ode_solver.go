@@ -497,7 +497,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 		}
 		if h < opts.MinDt {
 			if nonFinite > 0 {
-				return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values in every step tried from t=%g (step %d; the last %d attempts, down to step size %g)",
+				return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values in every step tried from t=%.10g (step %d; the last %d attempts, down to step size %.3g)",
 					ErrNonFinite, t, sol.Steps+steps+1, nonFinite, h/0.2)
 			}
 			return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (stiff problem or singularity?)", ErrStepUnderflow, t, h, opts.MinDt)

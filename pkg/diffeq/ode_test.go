@@ -224,3 +224,90 @@ func TestFloat32(t *testing.T) {
 		t.Errorf("float32 solve %v, want %v", got, ex)
 	}
 }
+
+// TestFieldChecks holds the checks of issue 15 on the ODE side: a vector
+// field whose output has another shape or dtype than the state, NaN produced
+// during fixed-step and adaptive solves, and tolerances below what the dtype
+// resolves each give an error that says what and where.
+func TestFieldChecks(t *testing.T) {
+	b := backend.Shared()
+	z0 := tensors.FromValue([][]float64{{1, 2}, {3, 4}})
+	solve := func(f diffeq.Func, ctx *context.Context, opts diffeq.Options, ts []float64) error {
+		s, err := diffeq.NewODESolver(b, ctx, f, opts)
+		if err != nil {
+			return err
+		}
+		_, err = s.Solve(z0, ts)
+		return err
+	}
+	// Output (batch, 1) for a (batch, 2) state: used to broadcast silently.
+	narrow := func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+		return graph.Slice(z, graph.AxisRange(), graph.AxisElem(0))
+	}
+	// Output converted to Float32 for a Float64 state.
+	f32out := func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+		return graph.ConvertDType(graph.Neg(z), dtypes.Float32)
+	}
+	// Weights stored as Float32, used with a Float64 state.
+	f32weights := func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+		w := ctx.VariableWithValue("w", [][]float32{{0, 1}, {-1, 0}}).ValueGraph(z.Graph())
+		return graph.MatMul(z, w)
+	}
+	for _, m := range []diffeq.Method{diffeq.RK4, diffeq.Dopri5, diffeq.Tsit5} {
+		err := solve(narrow, nil, diffeq.Options{Method: m, Dt: 0.1}, []float64{0, 1})
+		if err == nil || !strings.Contains(err.Error(), "returned shape (Float64)[2 1] for a state of shape (Float64)[2 2]") {
+			t.Errorf("%s, output of another shape: error %v, want one naming both shapes", m, err)
+		}
+		err = solve(f32out, nil, diffeq.Options{Method: m, Dt: 0.1}, []float64{0, 1})
+		if err == nil || !strings.Contains(err.Error(), "returned dtype Float32 for a state of dtype Float64") {
+			t.Errorf("%s, Float32 output: error %v, want one naming both dtypes", m, err)
+		}
+		wctx := context.New()
+		wctx.VariableWithValue("w", [][]float32{{0, 1}, {-1, 0}})
+		err = solve(f32weights, wctx, diffeq.Options{Method: m, Dt: 0.1}, []float64{0, 1})
+		if err == nil || !strings.Contains(err.Error(), "failed on a state of dtype Float64") || !strings.Contains(err.Error(), "/w is Float32") {
+			t.Errorf("%s, Float32 weights: error %v, want one naming the state's dtype and the Float32 variable", m, err)
+		}
+	}
+
+	// f is NaN for t > 0.5 (sqrt of a negative number).
+	nanAfter := func(ctx *context.Context, t, z *graph.Node) *graph.Node {
+		return graph.Mul(z, graph.Sqrt(graph.Sub(graph.Scalar(z.Graph(), z.DType(), 0.5), t)))
+	}
+	// RK4 with dt = 0.1: the 6th step (from t=0.5) evaluates f at t=0.55.
+	err := solve(nanAfter, nil, diffeq.Options{Method: diffeq.RK4, Dt: 0.1}, []float64{0, 0.3, 1})
+	if !errors.Is(err, diffeq.ErrNonFinite) || !strings.Contains(err.Error(), "vector field returned non-finite values in the step from t=0.5 to t=0.6 (step 6)") {
+		t.Errorf("RK4 through NaN: error %v, want ErrNonFinite at the step from t=0.5 (step 6)", err)
+	}
+	for _, m := range []diffeq.Method{diffeq.Dopri5, diffeq.Tsit5, diffeq.Dopri8} {
+		err = solve(nanAfter, nil, diffeq.Options{Method: m}, []float64{0, 1})
+		if !errors.Is(err, diffeq.ErrNonFinite) || errors.Is(err, diffeq.ErrStepUnderflow) ||
+			!strings.Contains(err.Error(), "vector field returned non-finite values") || !strings.Contains(err.Error(), "from t=0.5") {
+			t.Errorf("%s through NaN: error %v, want ErrNonFinite from t≈0.5 (not a step underflow)", m, err)
+		}
+	}
+	// NaN at the initial state.
+	err = solve(nanAfter, nil, diffeq.Options{Method: diffeq.Dopri5}, []float64{0.6, 1})
+	if !errors.Is(err, diffeq.ErrNonFinite) || !strings.Contains(err.Error(), "at t=0.6 (step 0") {
+		t.Errorf("Dopri5 with f(t0, z0) = NaN: error %v, want ErrNonFinite at t=0.6, step 0", err)
+	}
+
+	// Tolerances below the dtype's resolution are refused before any step.
+	for _, tc := range []struct {
+		z0   *tensors.Tensor
+		rtol float64
+		want string
+	}{
+		{z0, 1e-300, "Options.RTol = 1e-300 is below the Float64 machine epsilon"},
+		{tensors.FromValue([][]float32{{1, 2}}), 1e-9, "Options.RTol = 1e-09 is below the Float32 machine epsilon"},
+	} {
+		s, err := diffeq.NewODESolver(b, nil, spiral, diffeq.Options{Method: diffeq.Dopri5, RTol: tc.rtol, ATol: tc.rtol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Solve(tc.z0, []float64{0, 1})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("rtol %g for %s: error %v, want %q", tc.rtol, tc.z0.DType(), err, tc.want)
+		}
+	}
+}
