@@ -221,6 +221,7 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 	if t.loss, err = context.NewExec(b, ctx, t.lossGraph); err != nil {
 		return nil, err
 	}
+	t.loss.SetMaxCache(-1) // one graph per number of save times
 	if t.update, err = context.NewExec(b, ctx, t.updateGraph); err != nil {
 		return nil, err
 	}
@@ -602,6 +603,8 @@ func (t *Trainer) directGradients(inputs []*tensors.Tensor, ts []float64) (float
 		if e, err = context.NewExec(t.backend, t.ctx, build); err != nil {
 			return 0, nil, err
 		}
+		// One graph per number of save times: as many as the data has.
+		e.SetMaxCache(-1)
 		t.direct[key] = e
 	}
 	out, g, err := e.ExecWithGraph(anys(args)...)

@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"gonum.org/v1/plot"
 
+	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/diffeq"
 	"github.com/gosde/gosde/pkg/nn"
 	"github.com/gosde/gosde/pkg/plotting"
@@ -149,7 +150,7 @@ type Result struct {
 type Learner struct {
 	cfg     Config
 	ctx     *context.Context
-	trainer *context.Exec
+	trainer *adjoint.Trainer
 	predict *context.Exec
 }
 
@@ -188,26 +189,33 @@ func NewLearner(b backends.Backend, cfg Config) (*Learner, error) {
 	}
 	l := &Learner{cfg: cfg, ctx: ctx}
 	f := l.field()
-	solve := func(ctx *context.Context, z0, ts *graph.Node) *graph.Node {
-		zs, err := diffeq.Integrate(ctx, cfg.Method, f, z0, ts, cfg.Substeps)
+	// Training runs through the one Trainer (backprop through the solver's
+	// steps): the state at the first observation is the input, the loss the
+	// mean squared error at the observation times.
+	model := adjoint.Model{
+		ODE: f,
+		Loss: func(_ *context.Context, zs []*graph.Node, inputs []*graph.Node, _ []*graph.Node) *graph.Node {
+			pred := graph.Concatenate(zs, 0) // (n, 2) for z0 shaped (1, 2)
+			return graph.ReduceAllMean(graph.Square(graph.Sub(pred, inputs[1])))
+		},
+	}
+	var err error
+	l.trainer, err = adjoint.NewTrainer(b, ctx, model, adjoint.TrainerConfig{
+		Method:    adjoint.Direct,
+		Solver:    diffeq.Options{Method: cfg.Method},
+		Substeps:  cfg.Substeps,
+		Optimizer: optimizers.Adam().LearningRate(cfg.LR).Done(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("basics: %w", err)
+	}
+	l.predict, err = context.NewExec(b, ctx, func(ctx *context.Context, z0, ts *graph.Node) *graph.Node {
+		zs, err := diffeq.Integrate(ctx.In(adjoint.DynamicsScope), cfg.Method, f, z0, ts, cfg.Substeps)
 		if err != nil {
 			panic(err)
 		}
-		return graph.Concatenate(zs, 0) // (n, 2) for z0 shaped (1, 2)
-	}
-	opt := optimizers.Adam().LearningRate(cfg.LR).Done()
-	var err error
-	l.trainer, err = context.NewExec(b, ctx, func(ctx *context.Context, z0, ts, obs *graph.Node) *graph.Node {
-		pred := solve(ctx, z0, ts)
-		loss := graph.ReduceAllMean(graph.Square(graph.Sub(pred, obs)))
-		opt.UpdateGraph(ctx, z0.Graph(), loss)
-		return loss
+		return graph.Concatenate(zs, 0)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("basics: building the training step: %w", err)
-	}
-	l.trainer.SetMaxCache(-1) // one graph per number of points in a sub-span
-	l.predict, err = context.NewExec(b, ctx, solve)
 	if err != nil {
 		return nil, fmt.Errorf("basics: building the predictor: %w", err)
 	}
@@ -217,14 +225,13 @@ func NewLearner(b backends.Backend, cfg Config) (*Learner, error) {
 // Step takes one Adam step on the observations obs (flat x, y pairs) at
 // times ts, predicting from obs' first point, and returns the MSE loss.
 func (l *Learner) Step(ts, obs []float64) (float64, error) {
-	out, err := l.trainer.Exec(
+	loss, err := l.trainer.Step([]*tensors.Tensor{
 		diffeq.FromFloat64s(l.cfg.DType, obs[:2], 1, 2),
-		diffeq.FromFloat64s(l.cfg.DType, ts, len(ts)),
-		diffeq.FromFloat64s(l.cfg.DType, obs, len(ts), 2))
+		diffeq.FromFloat64s(l.cfg.DType, obs, len(ts), 2)}, ts)
 	if err != nil {
 		return 0, fmt.Errorf("basics: training step: %w", err)
 	}
-	return scalar(out[0])
+	return loss, nil
 }
 
 // Predict returns the learned trajectory from z0 at times ts, flat.
@@ -239,7 +246,7 @@ func (l *Learner) Predict(z0 [2]float64, ts []float64) ([]float64, error) {
 // Matrix returns the learned matrix of a Linear model (row-major).
 func (l *Learner) Matrix() ([4]float64, error) {
 	var a [4]float64
-	v := l.ctx.In("field").GetVariable("A")
+	v := l.ctx.In(adjoint.DynamicsScope).In("field").GetVariable("A")
 	if v == nil {
 		return a, fmt.Errorf("basics: the model has no matrix (model %q, or not run yet)", l.cfg.Model)
 	}
@@ -253,14 +260,6 @@ func (l *Learner) Matrix() ([4]float64, error) {
 	}
 	copy(a[:], vals)
 	return a, nil
-}
-
-func scalar(t *tensors.Tensor) (float64, error) {
-	v, err := diffeq.Float64s(t)
-	if err != nil {
-		return 0, err
-	}
-	return v[0], nil
 }
 
 // Run generates cfg's data, trains the model on random sub-spans and
