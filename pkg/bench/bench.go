@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/gosde/gosde/internal/compilestats"
 )
 
 // Stats summarises repeated measurements.
@@ -52,6 +54,27 @@ type Options struct {
 	// Dopri5 (MNIST, latent ODE); 0: a host solve plans every step, as
 	// torchdiffeq does.
 	ReusePlan int
+	// HostNoise makes the SDE rows draw their Brownian increments on the
+	// host (diffeq.Brownian) on every backend; by default only the embedded
+	// pure-Go backend does, and others draw them inside the graph
+	// (diffeq.Options.NoiseInGraph).
+	HostNoise bool
+
+	// clock, set by RunRow, receives the time of the first finished run.
+	clock *rowClock
+}
+
+// rowClock times a row from its start to its first finished run.
+type rowClock struct {
+	start time.Time
+	first time.Duration
+}
+
+// done records the first finished run.
+func (c *rowClock) done() {
+	if c != nil && c.first == 0 {
+		c.first = time.Since(c.start)
+	}
 }
 
 func (o Options) withDefaults() Options {
@@ -109,6 +132,14 @@ type Result struct {
 	Target     float64 `json:"target"`
 	// Note holds details (shards, chunk, notes on the measurement).
 	Note string `json:"note,omitempty"`
+	// Executables and CompileSeconds count the graphs the backend compiled
+	// for the row (set up, warm-up and timed runs) and the seconds spent
+	// compiling them; FirstStepSeconds is the time from the row's start
+	// (model set-up included) to its first finished run. RunRow fills them;
+	// zero when the row ran without it.
+	Executables      int     `json:"executables"`
+	CompileSeconds   float64 `json:"compile_seconds"`
+	FirstStepSeconds float64 `json:"first_step_seconds"`
 }
 
 // Met reports whether the median meets the target.
@@ -139,6 +170,9 @@ func (r *Result) String() string {
 	fmt.Fprintf(&b, " | %s %s, target %s: %s", r.AnchorName, fmtVal(r.Anchor), fmtVal(r.Target), verdict)
 	if r.Note != "" {
 		fmt.Fprintf(&b, " | %s", r.Note)
+	}
+	if r.FirstStepSeconds > 0 {
+		fmt.Fprintf(&b, " | compiled %d executable(s) in %.3g s, first run finished after %.3g s", r.Executables, r.CompileSeconds, r.FirstStepSeconds)
 	}
 	fmt.Fprintf(&b, " | backend %s", r.Backend)
 	return b.String()
@@ -176,6 +210,7 @@ func measure(o Options, work float64, run func() error) (m measurement, err erro
 		if err := run(); err != nil {
 			return m, fmt.Errorf("warm-up run %d: %w", i+1, err)
 		}
+		o.clock.done()
 	}
 	runtime.GC()
 	resetRSSPeak()
@@ -197,6 +232,7 @@ func measure(o Options, work float64, run func() error) (m measurement, err erro
 			return m, fmt.Errorf("timed run %d: %w", i+1, err)
 		}
 		secs := time.Since(start).Seconds()
+		o.clock.done()
 		m.cpu = append(m.cpu, cpuSeconds()-cpu0)
 		if work > 0 {
 			m.vals = append(m.vals, work/secs)
@@ -205,6 +241,26 @@ func measure(o Options, work float64, run func() error) (m measurement, err erro
 		}
 	}
 	return m, nil
+}
+
+// RunRow runs row on backend b wrapped by a compilation counter
+// (internal/compilestats) and fills the result's Executables,
+// CompileSeconds and FirstStepSeconds.
+func RunRow(row Row, b backends.Backend, o Options) (*Result, error) {
+	if row.Run == nil {
+		return nil, fmt.Errorf("bench.RunRow: row %s is not available: %s", row.Name, row.Unavailable)
+	}
+	cb := compilestats.Wrap(b)
+	before := cb.Stats()
+	o.clock = &rowClock{start: time.Now()}
+	r, err := row.Run(cb, o)
+	if err != nil {
+		return nil, err
+	}
+	s := cb.Stats().Sub(before)
+	r.Executables, r.CompileSeconds = s.Executables, s.Seconds
+	r.FirstStepSeconds = o.clock.first.Seconds()
+	return r, nil
 }
 
 // cpuSeconds returns the process's user + system CPU time.

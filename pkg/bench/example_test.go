@@ -15,6 +15,7 @@ func ExampleRows() {
 	// Output:
 	// sde256    path-steps/s anchor 560000, target 1.1e+06
 	// sde4096   path-steps/s anchor 1.57e+06, target 3.1e+06
+	// sde65536  path-steps/s anchor 1.57e+06, target 3.1e+06
 	// latsde    it/s         anchor 1.97, target 4
 	// latsdeadj it/s         anchor 1.07, target 2
 	// latode    it/s         anchor 7.1, target 14

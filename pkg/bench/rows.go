@@ -43,6 +43,9 @@ func Rows() []Row {
 		{Name: "sde4096", Work: "SDE forward", Setting: sdeSetting + ", batch 4096", Unit: "path-steps/s",
 			AnchorName: "torchsde", Anchor: 1.57e6, Target: 3.1e6,
 			Run: func(b backends.Backend, o Options) (*Result, error) { return SDEForward(b, 4096, o) }},
+		{Name: "sde65536", Work: "SDE forward", Setting: sdeSetting + ", batch 65536 (anchor: torchsde at batch 4096, none measured at 65536 on the CPU)", Unit: "path-steps/s",
+			AnchorName: "torchsde", Anchor: 1.57e6, Target: 3.1e6,
+			Run: func(b backends.Backend, o Options) (*Result, error) { return SDEForward(b, 65536, o) }},
 		{Name: "latsde", Work: "latent SDE training step (backprop through solver)", Unit: "it/s",
 			Setting:    "torchsde examples/latent_sde.py: OU prior, batch 512, Euler dt 1e-2, 201 steps, Laplace likelihood, Adam",
 			AnchorName: "torchsde", Anchor: 1.97, Target: 4,
@@ -135,7 +138,9 @@ func initWeights(b backends.Backend, ctx *context.Context, d int, fs ...diffeq.F
 // diagonal noise, state 8, drift and diffusion SDEMLP, from t = 0 to 1 with
 // dt 1e-3 (1000 steps), float32, for the given batch, through
 // diffeq.SDESolver (or diffeq.ShardedSDESolver with Options.Shards > 1).
-// The Brownian increments are drawn inside the timed solve. Throughput is
+// The Brownian increments are drawn inside the timed solve: on the host on
+// the embedded backend (or with Options.HostNoise), inside the graph from a
+// counter-based key elsewhere (diffeq.Options.NoiseInGraph). Throughput is
 // path-steps/s = batch × 1000 / seconds.
 func SDEForward(b backends.Backend, batch int, o Options) (*Result, error) {
 	const d, steps = 8, 1000
@@ -144,7 +149,8 @@ func SDEForward(b backends.Backend, batch int, o Options) (*Result, error) {
 	}
 	ctx := context.New()
 	sde := diffeq.SDE{Drift: SDEMLP("drift"), Diffusion: SDEMLP("diffusion")}
-	opts := diffeq.Options{Method: diffeq.EulerMaruyama, Dt: 1.0 / steps, Chunk: o.Chunk}
+	inGraph := !o.HostNoise && !IsEmbedded(b)
+	opts := diffeq.Options{Method: diffeq.EulerMaruyama, Dt: 1.0 / steps, Chunk: o.Chunk, NoiseInGraph: inGraph}
 	if err := initWeights(b, ctx, d, sde.Drift, sde.Diffusion); err != nil {
 		return nil, fmt.Errorf("bench.SDEForward: %w", err)
 	}
@@ -195,7 +201,11 @@ func SDEForward(b backends.Backend, batch int, o Options) (*Result, error) {
 	if o.Chunk > 0 {
 		chunk = fmt.Sprint(o.Chunk)
 	}
-	r.Note = fmt.Sprintf("%d shard(s), chunk %s", min(shards, batch), chunk)
+	noise := "host"
+	if inGraph {
+		noise = "in graph"
+	}
+	r.Note = fmt.Sprintf("%d shard(s), chunk %s, noise %s", min(shards, batch), chunk, noise)
 	return r, nil
 }
 

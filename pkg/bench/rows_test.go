@@ -4,6 +4,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
 
 	"github.com/gosde/gosde/pkg/backend"
 )
@@ -56,5 +59,33 @@ func TestSDEForwardSmallBatch(t *testing.T) {
 	}
 	if _, err := SDEForward(backend.Shared(), 0, Options{}); err == nil {
 		t.Fatal("batch 0: no error")
+	}
+}
+
+// TestRunRowCountsCompilations runs the SDE workload on a batch of 6 over 3
+// shards through RunRow: GoMLX compiles one graph that initialises the
+// variables, one evaluates the vector fields once (initWeights), and each
+// shard compiles two chunk lengths (1000 steps = 62 chunks of 16 and one
+// of 8), so 8 executables, all compiled before the first run finishes,
+// which is before RunRow returns.
+func TestRunRowCountsCompilations(t *testing.T) {
+	row := Row{Name: "sde6", Run: func(b backends.Backend, o Options) (*Result, error) { return SDEForward(b, 6, o) }}
+	start := time.Now()
+	r, err := RunRow(row, backend.Shared(), Options{Repeats: 1, Warmup: 1, Shards: 3})
+	wall := time.Since(start).Seconds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Executables != 8 {
+		t.Errorf("%d executables compiled, want 8 (variable initialisation, weights, 2 chunk lengths × 3 shards)", r.Executables)
+	}
+	if !(r.CompileSeconds > 0) || !(r.FirstStepSeconds >= r.CompileSeconds) || !(r.FirstStepSeconds < wall) {
+		t.Errorf("compile %g s, first run after %g s, row %g s: want 0 < compile ≤ first < row", r.CompileSeconds, r.FirstStepSeconds, wall)
+	}
+	if !strings.Contains(r.String(), "compiled 8 executable(s)") {
+		t.Errorf("line %q does not report the compilations", r.String())
+	}
+	if _, err := RunRow(Row{Name: "x", Unavailable: "no block"}, backend.Shared(), Options{}); err == nil || !strings.Contains(err.Error(), "no block") {
+		t.Errorf("unavailable row: error %v, want one with the reason", err)
 	}
 }
