@@ -83,9 +83,15 @@ func DecodeIDX(r io.Reader) (*IDX, error) {
 			return nil, fmt.Errorf("header announces more than %d elements (dimensions %v…): corrupt file", maxIDXElements, dims[:i+1])
 		}
 	}
-	data := make([]uint8, size)
-	if n, err := io.ReadFull(src, data); err != nil {
-		return nil, fmt.Errorf("truncated data: header %v announces %d bytes, got %d: %w", dims, size, n, wrapEOF(err))
+	// Read what is there, up to the announced size, instead of allocating
+	// the announced size up front: a short file with a large header costs
+	// only its own length.
+	data, err := io.ReadAll(io.LimitReader(src, int64(size)))
+	if err != nil {
+		return nil, fmt.Errorf("corrupt data after %d bytes (header %v): %w", len(data), dims, err)
+	}
+	if len(data) < size {
+		return nil, fmt.Errorf("truncated data: header %v announces %d bytes, got %d: %w", dims, size, len(data), io.ErrUnexpectedEOF)
 	}
 	// Anything after the announced data means the header and the data disagree.
 	var extra [1]byte
