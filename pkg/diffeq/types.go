@@ -107,8 +107,8 @@ type Options struct {
 	// intervals between save times.
 	Dt float64
 	// RTol and ATol are the adaptive methods' relative and absolute
-	// tolerances (defaults 1e-6 and 1e-9). RTol below the state dtype's
-	// machine epsilon is refused.
+	// tolerances (defaults 1e-6 and 1e-9). RTol below a tenth of the state
+	// dtype's machine epsilon is refused.
 	RTol, ATol float64
 	// MaxSteps bounds the number of steps, accepted and rejected (default 100000).
 	MaxSteps int
