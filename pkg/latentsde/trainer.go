@@ -76,6 +76,12 @@ type TrainConfig struct {
 	// noise, as one batch. It helps the pure-Go backend, whose executables
 	// keep about one core busy; XLA uses every core by itself.
 	Shards int
+	// Objective is ObjectiveSolver (default: backprop through the solve) or
+	// ObjectiveMatching (SDE Matching, no solve; Chunk and Shards do not
+	// apply). The stochastic adjoint is adjoint.Trainer on AdjointModel.
+	Objective Objective
+	// Matching configures ObjectiveMatching's marginal network.
+	Matching MatchingConfig
 }
 
 // StepStats are one training step's figures (batch means).
@@ -111,6 +117,8 @@ type Trainer struct {
 	update  *context.Exec
 	updVars []*context.Variable
 	step    int
+	// matching is ObjectiveMatching's executable (see matching_train.go).
+	matching *matchingState
 }
 
 // NewTrainer returns a trainer of m whose variables live in ctx (nil: a new
@@ -128,6 +136,12 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m *Model, cfg TrainCon
 	}
 	if cfg.Chunk < 0 || cfg.Shards < 0 {
 		return nil, fmt.Errorf("latentsde.NewTrainer: Chunk and Shards must be ≥ 0, got %d and %d", cfg.Chunk, cfg.Shards)
+	}
+	if err := cfg.Objective.Validate(); err != nil {
+		return nil, fmt.Errorf("latentsde.NewTrainer: Objective: %w", err)
+	}
+	if err := cfg.Matching.Validate(); err != nil {
+		return nil, fmt.Errorf("latentsde.NewTrainer: %w", err)
 	}
 	if ctx == nil {
 		ctx = context.New()
@@ -217,6 +231,9 @@ func (t *Trainer) Step(data Data) (StepStats, error) {
 		return StepStats{}, fmt.Errorf("latentsde.Trainer.Step: %w", err)
 	}
 	start := time.Now()
+	if t.cfg.Objective == ObjectiveMatching {
+		return t.matchingStep(data, start)
+	}
 	if t.cfg.Chunk > 0 || t.cfg.Shards > 1 {
 		return t.splitStep(data, start)
 	}
@@ -347,6 +364,9 @@ func (t *Trainer) SamplePosterior(data Data, predTs []float64, seed uint64) (obs
 	}
 	if predTs[0] != data.Ts[0] {
 		return nil, nil, fmt.Errorf("latentsde.Trainer.SamplePosterior: predTs must start at the first observation time %g, got %g", data.Ts[0], predTs[0])
+	}
+	if t.cfg.Objective == ObjectiveMatching {
+		return t.sampleMatchingPosterior(data, predTs, seed)
 	}
 	grid, _, err := t.model.Grid(predTs)
 	if err != nil {
