@@ -76,6 +76,19 @@ func (g *Grid) Draw(c draw.Canvas) {
 	tiles := draw.Tiles{Rows: g.Rows, Cols: g.Cols, PadX: pad, PadY: pad, PadTop: pad / 2,
 		PadBottom: pad / 2, PadLeft: pad / 2, PadRight: pad / 2}
 	canvases := plot.Align(cells, tiles, c)
+	// Place the legends (this may widen axis ranges, and with them the
+	// tick labels), then align again with the new ranges; twice, so that
+	// the placement is checked on the final layout.
+	for range 2 {
+		for r, row := range cells {
+			for k, p := range row {
+				if p != nil {
+					defer fitLegend(p, canvases[r][k])()
+				}
+			}
+		}
+		canvases = plot.Align(cells, tiles, c)
+	}
 	for r, row := range cells {
 		for k, p := range row {
 			if p != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -42,7 +43,8 @@ func checkSize(width, height int) error {
 	return nil
 }
 
-// draw draws f on c, turning a panic inside gonum/plot into an error.
+// drawFigure draws f on c (placing the legend of a plot made by this
+// package off the data, see fitLegend), turning a panic inside gonum/plot into an error.
 func drawFigure(f Figure, c vg.CanvasSizer) (err error) {
 	if f == nil {
 		return errors.New("figure is nil")
@@ -52,7 +54,11 @@ func drawFigure(f Figure, c vg.CanvasSizer) (err error) {
 			err = fmt.Errorf("drawing figure: %v", r)
 		}
 	}()
-	f.Draw(draw.New(c))
+	dc := draw.New(c)
+	if p, ok := f.(*plot.Plot); ok {
+		defer fitLegend(p, dc)()
+	}
+	f.Draw(dc)
 	return nil
 }
 

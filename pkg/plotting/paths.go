@@ -134,9 +134,9 @@ func Paths(title string, ts []float64, paths [][]float64, bands []Band, lines ..
 		poly.Color = withAlpha(rgba, 0.22)
 		poly.LineStyle = draw.LineStyle{Color: withAlpha(rgba, 0.6), Width: vg.Points(0.6)}
 		p.Add(poly)
-		avoid = append(avoid, toXYs(ts, b.Lower), toXYs(ts, b.Upper))
+		avoidBand(p, ts, b.Lower, b.Upper)
 		if b.Label != "" {
-			p.Legend.Add(b.Label, poly)
+			addLegend(p, b.Label, poly)
 		}
 	}
 	many := len(paths) > len(palette)
@@ -160,7 +160,7 @@ func Paths(title string, ts []float64, paths [][]float64, bands []Band, lines ..
 		}
 	}
 	if many {
-		p.Legend.Add(fmt.Sprintf("%d sample paths", len(paths)), thumb)
+		addLegend(p, fmt.Sprintf("%d sample paths", len(paths)), thumb)
 	}
 	over, err := addLines(p, len(bands)+1, Viridis(), nil, lines)
 	if err != nil {

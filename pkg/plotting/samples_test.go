@@ -116,7 +116,9 @@ func gridSample() (*Grid, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Legend = plot.NewLegend() // hide legends in small panels
+		if k > 0 {
+			HideLegend(p) // one legend, in the first panel
+		}
 		plots = append(plots, p)
 	}
 	return NewGrid("3×3 spirals", 3, 3, plots...)

@@ -57,8 +57,8 @@ func seriesName(i int, s Series) string {
 }
 
 // newPlot returns a plot with the package's common styling: sans-serif
-// text, light grid lines, and a legend in the top-right corner on a
-// translucent white box.
+// text, light grid lines, tick labels that tell values apart, and a legend
+// drawn by the package (see legendBox) off the data.
 func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
@@ -73,10 +73,10 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	p.X.Label.TextStyle.Font.Size = vg.Points(11)
 	p.Y.Label.TextStyle.Font.Size = vg.Points(11)
 	p.Legend.TextStyle.Font.Size = vg.Points(10)
-	p.Legend.Top = true
-	p.Legend.Left = false
 	p.Legend.ThumbnailWidth = vg.Points(18)
-	p.Legend.XOffs, p.Legend.YOffs = -legendInset, -legendInset
+	p.X.Tick.Marker = linearTicks{}
+	p.Y.Tick.Marker = linearTicks{}
+	registerLegend(p)
 	g := plotter.NewGrid()
 	g.Vertical.Color = color.Gray{Y: 215}
 	g.Horizontal.Color = color.Gray{Y: 215}
@@ -84,100 +84,26 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	return p
 }
 
-// legendInset is how far the legend sits inside the data area's corner.
-const legendInset = vg.Length(5)
-
-// finish adds the legend background on top of everything drawn so far;
-// the legend avoids covering the given scattered points and polylines.
+// finish frames both axes around the data (see frameAxis) and adds the
+// legend on top of everything drawn so far; the legend avoids covering the
+// given scattered points and polylines (and whatever was registered with
+// avoidBand).
 func finish(p *plot.Plot, pts plotter.XYs, lines []plotter.XYs) *plot.Plot {
-	p.Add(&legendBox{pts: pts, lines: lines})
+	frameAxis(&p.X)
+	frameAxis(&p.Y)
+	if lb := legendOf(p); lb != nil {
+		lb.pts = append(lb.pts, pts...)
+		lb.lines = append(lb.lines, lines...)
+		p.Add(lb)
+	}
 	return p
 }
 
-// legendBox moves the legend to the corner of the data area that covers
-// the fewest data points, and draws a translucent box there so that the
-// legend stays readable over whatever data remain underneath.
-type legendBox struct {
-	pts   plotter.XYs
-	lines []plotter.XYs
-}
-
-// Plot implements plot.Plotter.
-func (b *legendBox) Plot(c draw.Canvas, p *plot.Plot) {
-	r := p.Legend.Rectangle(c)
-	w, h := r.Max.X-r.Min.X, r.Max.Y-r.Min.Y
-	if w <= 0 || h <= 0 {
-		return
+// avoidBand makes p's legend avoid the region between lower and upper over ts.
+func avoidBand(p *plot.Plot, ts, lower, upper []float64) {
+	if lb := legendOf(p); lb != nil {
+		lb.bands = append(lb.bands, [3][]float64{ts, lower, upper})
 	}
-	m := vg.Points(3)
-	boxAt := func(top, left bool) vg.Rectangle {
-		var box vg.Rectangle
-		if left {
-			box.Min.X = c.Min.X + legendInset - m
-			box.Max.X = box.Min.X + w + 4*m
-		} else {
-			box.Max.X = c.Max.X - legendInset + m
-			box.Min.X = box.Max.X - w - 4*m
-		}
-		if top {
-			box.Max.Y = c.Max.Y - legendInset + m
-			box.Min.Y = box.Max.Y - h - 2*m
-		} else {
-			box.Min.Y = c.Min.Y + legendInset - m
-			box.Max.Y = box.Min.Y + h + 2*m
-		}
-		return box
-	}
-	trX, trY := p.Transforms(&c)
-	covered := func(box vg.Rectangle) int {
-		n := 0
-		in := func(x, y vg.Length) {
-			if x >= box.Min.X && x <= box.Max.X && y >= box.Min.Y && y <= box.Max.Y {
-				n++
-			}
-		}
-		for _, pt := range b.pts {
-			in(trX(pt.X), trY(pt.Y))
-		}
-		for _, l := range b.lines {
-			for i := range l {
-				x1, y1 := trX(l[i].X), trY(l[i].Y)
-				in(x1, y1)
-				if i == 0 {
-					continue
-				}
-				// Sample long segments so lines crossing the box count.
-				x0, y0 := trX(l[i-1].X), trY(l[i-1].Y)
-				k := int(math.Hypot(float64(x1-x0), float64(y1-y0)) / 4)
-				for j := 1; j < k; j++ {
-					f := vg.Length(j) / vg.Length(k)
-					in(x0+f*(x1-x0), y0+f*(y1-y0))
-				}
-			}
-		}
-		return n
-	}
-	best, bestN := 0, -1
-	corners := [4][2]bool{{true, false}, {true, true}, {false, false}, {false, true}} // {top, left}
-	for i, tl := range corners {
-		if n := covered(boxAt(tl[0], tl[1])); bestN < 0 || n < bestN {
-			best, bestN = i, n
-		}
-	}
-	top, left := corners[best][0], corners[best][1]
-	p.Legend.Top, p.Legend.Left = top, left
-	p.Legend.XOffs, p.Legend.YOffs = legendInset, legendInset
-	if !left {
-		p.Legend.XOffs = -legendInset
-	}
-	if top {
-		p.Legend.YOffs = -legendInset
-	}
-	box := boxAt(top, left)
-	c.SetColor(color.NRGBA{R: 248, G: 248, B: 248, A: 225})
-	c.Fill(box.Path())
-	c.StrokeLines(draw.LineStyle{Color: color.Gray{Y: 180}, Width: vg.Points(0.5)},
-		[]vg.Point{box.Min, {X: box.Max.X, Y: box.Min.Y}, box.Max, {X: box.Min.X, Y: box.Max.Y}, box.Min})
 }
 
 // lineStyle is the stroke used for series i.
@@ -233,7 +159,7 @@ func addLines(p *plot.Plot, offset int, cmap ColorMap, tr *scaler, series []Seri
 			p.Add(sc)
 		}
 		if s.Label != "" {
-			p.Legend.Add(s.Label, thumb)
+			addLegend(p, s.Label, thumb)
 		}
 	}
 	return lines, nil
@@ -300,42 +226,6 @@ func Loss(title string, logY bool, series ...Series) (*plot.Plot, error) {
 	return finish(p, nil, lines), nil
 }
 
-// setLog makes an axis logarithmic.
-func setLog(a *plot.Axis) {
-	a.Scale = plot.LogScale{}
-	a.Tick.Marker = logTicks{}
-}
-
-// logTicks labels powers of ten (and, for ranges under two decades, also 2
-// and 5 times them) on a log axis.
-type logTicks struct{}
-
-// Ticks implements plot.Ticker.
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
-	if !(lo > 0) || !(hi > 0) {
-		return nil
-	}
-	e0 := int(math.Floor(math.Log10(lo)))
-	e1 := int(math.Ceil(math.Log10(hi)))
-	few := e1-e0 <= 3
-	var ticks []plot.Tick
-	for e := e0; e <= e1; e++ {
-		base := math.Pow10(e)
-		for k := 1; k < 10; k++ {
-			v := base * float64(k)
-			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
-				continue
-			}
-			t := plot.Tick{Value: v}
-			if k == 1 || (few && (k == 2 || k == 5)) {
-				t.Label = strconv.FormatFloat(v, 'g', 3, 64)
-			}
-			ticks = append(ticks, t)
-		}
-	}
-	return ticks
-}
-
 // LogLog plots series on logarithmic x and y axes, e.g. error against step
 // size or against the number of Monte Carlo paths. For each slope in
 // refSlopes a dashed gray reference line y ∝ x^slope, labelled "slope s",
@@ -382,7 +272,7 @@ func LogLog(title, xLabel, yLabel string, refSlopes []float64, series ...Series)
 		}
 		p.Add(l)
 		lines = append(lines, l.XYs)
-		p.Legend.Add("slope "+strconv.FormatFloat(slope, 'g', 3, 64), l)
+		addLegend(p, "slope "+strconv.FormatFloat(slope, 'g', 3, 64), l)
 	}
 	setLog(&p.X)
 	setLog(&p.Y)

@@ -73,10 +73,11 @@ func (g *gradientLine) Thumbnail(c *draw.Canvas) {
 }
 
 // TrajectoryByTime plots observations (xs[i], ys[i]) at times ts[i] as
-// points coloured by time with the [Viridis] colour map, plus overlaid
-// curves (e.g. the true and the predicted trajectory). Curves with Ts set
-// are coloured by time on the same scale (the range of ts and all curves'
-// Ts). The legend shows the colour of the first, middle and last times.
+// points coloured by time with the [Viridis] colour map, and on top of them
+// curves (e.g. the true and the predicted trajectory), so that a reference
+// curve stays visible through dense observations. Curves with Ts set are
+// coloured by time on the same scale (the range of ts and all curves' Ts).
+// The observations get one legend entry that names the time range.
 // ts may be nil to draw only the curves; curves may be empty.
 func TrajectoryByTime(title string, ts, xs, ys []float64, curves ...Series) (*plot.Plot, error) {
 	if ts != nil || xs != nil || ys != nil {
@@ -95,36 +96,45 @@ func TrajectoryByTime(title string, ts, xs, ys []float64, curves ...Series) (*pl
 	cmap := Viridis()
 	tr := timeRange(curves, ts)
 	p := newPlot(title, "x", "y")
+	var obs plotter.XYs
+	if len(ts) > 0 {
+		glyph := func(t float64) draw.GlyphStyle {
+			return draw.GlyphStyle{Color: cmap.At(tr.unit(t)), Radius: vg.Points(2.4), Shape: draw.CircleGlyph{}}
+		}
+		obs = toXYs(xs, ys)
+		sc, err := plotter.NewScatter(obs)
+		if err != nil {
+			return nil, fmt.Errorf("plotting.TrajectoryByTime: %w", err)
+		}
+		sc.GlyphStyleFunc = func(i int) draw.GlyphStyle { return glyph(ts[i]) }
+		p.Add(sc)
+		label := "observations"
+		if tr.hi > tr.lo {
+			label = fmt.Sprintf("obs., t = %s → %s", strconv.FormatFloat(tr.lo, 'g', 3, 64), strconv.FormatFloat(tr.hi, 'g', 3, 64))
+		}
+		var thumb glyphRow
+		for _, u := range []float64{0, 1.0 / 3, 2.0 / 3, 1} {
+			thumb = append(thumb, glyph(tr.lo+u*(tr.hi-tr.lo)))
+		}
+		addLegend(p, label, thumb)
+	}
 	lines, err := addLines(p, 0, cmap, &tr, curves)
 	if err != nil {
 		return nil, fmt.Errorf("plotting.TrajectoryByTime: %w", err)
 	}
-	if len(ts) == 0 {
-		return finish(p, nil, lines), nil
-	}
-	glyph := func(t float64) draw.GlyphStyle {
-		return draw.GlyphStyle{Color: cmap.At(tr.unit(t)), Radius: vg.Points(2.6), Shape: draw.CircleGlyph{}}
-	}
-	obs := toXYs(xs, ys)
-	sc, err := plotter.NewScatter(obs)
-	if err != nil {
-		return nil, fmt.Errorf("plotting.TrajectoryByTime: %w", err)
-	}
-	sc.GlyphStyleFunc = func(i int) draw.GlyphStyle { return glyph(ts[i]) }
-	p.Add(sc)
-	for _, t := range []float64{tr.lo, 0.5 * (tr.lo + tr.hi), tr.hi} {
-		p.Legend.Add("obs. t = "+strconv.FormatFloat(t, 'g', 3, 64), glyphThumb(glyph(t)))
-		if tr.hi == tr.lo {
-			break
-		}
-	}
 	return finish(p, obs, lines), nil
 }
 
-// glyphThumb is a legend thumbnail showing a single glyph.
-type glyphThumb draw.GlyphStyle
+// glyphRow is a legend thumbnail showing a row of glyphs (e.g. the colours
+// of early to late times).
+type glyphRow []draw.GlyphStyle
 
 // Thumbnail implements plot.Thumbnailer.
-func (g glyphThumb) Thumbnail(c *draw.Canvas) {
-	c.DrawGlyph(draw.GlyphStyle(g), c.Center())
+func (g glyphRow) Thumbnail(c *draw.Canvas) {
+	w := c.Max.X - c.Min.X
+	for i, sty := range g {
+		sty.Radius = min(sty.Radius, w/vg.Length(2*len(g)))
+		x := c.Min.X + w*(vg.Length(i)+0.5)/vg.Length(len(g))
+		c.DrawGlyph(sty, vg.Point{X: x, Y: c.Center().Y})
+	}
 }

@@ -22,7 +22,7 @@ func xy(v []float64, offset, n int) (xs, ys []float64) {
 // ReconstructionGrid draws, for each spiral idx[i] of d (up to 9, in a 3×3
 // grid), the first nObs observations as dots coloured by time, the true
 // curve over total points (dashed) and the model's reconstruction and
-// extrapolation from those observations.
+// extrapolation from those observations. The first panel carries the legend.
 func ReconstructionGrid(l *Learner, d *data.Dataset, idx []int, nObs, total int) (*plotting.Grid, error) {
 	if len(idx) == 0 || len(idx) > 9 {
 		return nil, fmt.Errorf("spirals.ReconstructionGrid: want 1 to 9 spirals, got %d", len(idx))
@@ -50,7 +50,9 @@ func ReconstructionGrid(l *Learner, d *data.Dataset, idx []int, nObs, total int)
 		if err != nil {
 			return nil, fmt.Errorf("spirals.ReconstructionGrid: %w", err)
 		}
-		plots[s].Legend.Top = true
+		if s > 0 {
+			plotting.HideLegend(plots[s]) // the same legend in every panel: keep the first
+		}
 	}
 	rows := (len(idx) + 2) / 3
 	return plotting.NewGrid(fmt.Sprintf("reconstruction (first %d points observed) and extrapolation to %d", nObs, total), rows, min(3, len(idx)), plots...)
