@@ -148,7 +148,11 @@ func (o *ODE) Forward(z0 *tensors.Tensor, ts []float64) (*Trajectory, error) {
 			}
 		} else {
 			for i := range parts {
-				parts[i] = (diffeq.StepsIn(ts[i+1]-ts[i], o.opts.Solver.Dt) + k - 1) / k
+				n, err := diffeq.StepsIn(ts[i+1]-ts[i], o.opts.Solver.Dt)
+				if err != nil {
+					return nil, fmt.Errorf("adjoint.Forward: Solver.Dt: %w", err)
+				}
+				parts[i] = (n + k - 1) / k
 			}
 		}
 		solveTs, save = grid(ts, parts)

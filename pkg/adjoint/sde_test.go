@@ -40,7 +40,10 @@ func sdeDirect(t *testing.T, ctx *context.Context, s diffeq.SDE, m diffeq.Method
 	t.Helper()
 	grid := []float64{sdeTs[0]}
 	for i := 1; i < len(sdeTs); i++ {
-		n := diffeq.StepsIn(sdeTs[i]-sdeTs[i-1], dt)
+		n, err := diffeq.StepsIn(sdeTs[i]-sdeTs[i-1], dt)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for k := 1; k <= n; k++ {
 			grid = append(grid, sdeTs[i-1]+float64(k)*(sdeTs[i]-sdeTs[i-1])/float64(n))
 		}

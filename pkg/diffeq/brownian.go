@@ -45,6 +45,12 @@ type Brownian struct {
 // brownianMaxLevel is the depth of the dyadic refinement inside a cell.
 const brownianMaxLevel = 40
 
+// maxBrownianCells bounds the cells over [t0, t1] (2²⁸ ≈ 2.7·10⁸): a time's
+// position x = (t−t0)/h is snapped to a cell boundary within
+// brownianSnap·|x| cells, so from 5·10⁸ cells on every query inside a cell
+// would snap to a boundary and the increments between such times vanish.
+const maxBrownianCells = 1 << 28
+
 // brownianSnap is the relative distance (in cells) within which a time is
 // treated as lying on a cell boundary.
 const brownianSnap = 1e-9
@@ -67,8 +73,22 @@ func NewBrownian(seed uint64, t0, t1, cellDt float64, batch, m int, dtype dtypes
 	if dtype != dtypes.Float32 && dtype != dtypes.Float64 {
 		return nil, fmt.Errorf("diffeq.NewBrownian: dtype must be Float32 or Float64, got %s", dtype)
 	}
-	n := StepsIn(t1-t0, cellDt)
-	return &Brownian{seed: seed, t0: t0, t1: t1, h: (t1 - t0) / float64(n), batch: batch, m: m, dtype: dtype}, nil
+	n, err := StepsIn(t1-t0, cellDt)
+	if err != nil {
+		return nil, fmt.Errorf("diffeq.NewBrownian: cellDt: %w", err)
+	}
+	if n > maxBrownianCells {
+		return nil, fmt.Errorf("diffeq.NewBrownian: cellDt=%g cuts [%g, %g] into %d cells, more than %d: the cells' positions (t−t0)/h would lose the precision that keeps increments apart (use a cellDt of at least %g)",
+			cellDt, t0, t1, n, maxBrownianCells, (t1-t0)/maxBrownianCells)
+	}
+	h := (t1 - t0) / float64(n)
+	if t0+h == t0 || t1-h == t1 {
+		return nil, fmt.Errorf("diffeq.NewBrownian: cellDt=%g gives cells of width %g, below the float64 resolution of times in [%g, %g]: every increment would be 0", cellDt, h, t0, t1)
+	}
+	if dtype == dtypes.Float32 && math.Sqrt(h) < math.SmallestNonzeroFloat32*(1<<23) {
+		return nil, fmt.Errorf("diffeq.NewBrownian: cellDt=%g gives cells of width %g whose increments (√h = %g) underflow float32: use Float64 or a larger cellDt", cellDt, h, math.Sqrt(h))
+	}
+	return &Brownian{seed: seed, t0: t0, t1: t1, h: h, batch: batch, m: m, dtype: dtype}, nil
 }
 
 // Rows returns the view of rows [lo, hi) of the batch: a Brownian of shape

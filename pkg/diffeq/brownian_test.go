@@ -2,6 +2,7 @@ package diffeq_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -155,17 +156,58 @@ func TestBrownianErrors(t *testing.T) {
 		t0, t1, cell float64
 		batch, m     int
 		dtype        dtypes.DType
+		want         string // in the message
 	}{
-		{"t1<=t0", 1, 1, 0.1, 1, 1, dtypes.Float64},
-		{"nan", 0, math.NaN(), 0.1, 1, 1, dtypes.Float64},
-		{"cell0", 0, 1, 0, 1, 1, dtypes.Float64},
-		{"cellInf", 0, 1, math.Inf(1), 1, 1, dtypes.Float64},
-		{"batch0", 0, 1, 0.1, 0, 1, dtypes.Float64},
-		{"int", 0, 1, 0.1, 1, 1, dtypes.Int32},
+		{"t1<=t0", 1, 1, 0.1, 1, 1, dtypes.Float64, "strictly increasing"},
+		{"nan", 0, math.NaN(), 0.1, 1, 1, dtypes.Float64, "not finite"},
+		{"cell0", 0, 1, 0, 1, 1, dtypes.Float64, "cellDt"},
+		{"cellInf", 0, 1, math.Inf(1), 1, 1, dtypes.Float64, "cellDt"},
+		{"batch0", 0, 1, 0.1, 0, 1, dtypes.Float64, "batch"},
+		{"int", 0, 1, 0.1, 1, 1, dtypes.Int32, "dtype"},
+		// span/cellDt overflows an int: the cell count used to wrap negative.
+		{"cell1e-300", 0, 1, 1e-300, 1, 1, dtypes.Float64, "cellDt"},
+		// 10¹² cells: positions snap to boundaries, increments vanish.
+		{"cell1e-12", 0, 1, 1e-12, 1, 1, dtypes.Float64, "cellDt=1e-12"},
+		// Cells narrower than the float64 spacing of the times (2¹⁴ at 1e20).
+		{"belowResolution", 1e20, 1e20 + 1<<20, 1000, 1, 1, dtypes.Float64, "resolution"},
+		// √h = 3e-51 underflows float32.
+		{"float32Underflow", 0, 1e-100, 1e-101, 1, 1, dtypes.Float32, "underflow float32"},
 	} {
-		if _, err := diffeq.NewBrownian(1, c.t0, c.t1, c.cell, c.batch, c.m, c.dtype); err == nil {
+		_, err := diffeq.NewBrownian(1, c.t0, c.t1, c.cell, c.batch, c.m, c.dtype)
+		if err == nil {
 			t.Errorf("%s: no error", c.name)
+		} else if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q does not mention %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestBrownianTinyCells checks the smallest cells still accepted: over
+// [0, 1e-100] in float64 (the span float32 refuses) and at the 2²⁸-cell
+// limit, the increments are not zero and their variance is the interval's
+// length (within 5 standard errors over 4096 samples).
+func TestBrownianTinyCells(t *testing.T) {
+	for _, c := range []struct{ t1, cell, s, u float64 }{
+		{1e-100, 1e-101, 3e-101, 7e-101},
+		{1, 1.0 / (1 << 28), 0.5, 0.5 + 3.0/(1<<28)},
+	} {
+		bm, err := diffeq.NewBrownian(3, 0, c.t1, c.cell, 4096, 1, dtypes.Float64)
+		if err != nil {
+			t.Fatalf("cell %g: %v", c.cell, err)
+		}
+		x := bm.Increment(c.s, c.u)
+		var v float64
+		for _, d := range x {
+			v += d * d
+		}
+		v /= float64(len(x))
+		want := c.u - c.s
+		if se := want * math.Sqrt(2.0/float64(len(x))); math.Abs(v-want) > 5*se {
+			t.Errorf("cell %g: variance of W(%g)−W(%g) is %g, want %g ± %g", c.cell, c.u, c.s, v, want, 5*se)
+		}
+	}
+	if _, err := diffeq.NewBrownian(3, 0, 1, 1.0/(1<<28)*0.99, 1, 1, dtypes.Float64); err == nil {
+		t.Error("just over 2²⁸ cells: no error")
 	}
 }
 

@@ -11,6 +11,10 @@ import (
 // below Options.MinDt: the problem is stiff or has a singularity there.
 var ErrStepUnderflow = errors.New("step size underflow")
 
+// ErrNonFinite is returned (wrapped) when a solve produces NaN or Inf; the
+// message says at which time and step, and which function produced them.
+var ErrNonFinite = errors.New("non-finite values")
+
 // ErrMaxSteps is returned (wrapped) when a solve needs more than
 // Options.MaxSteps steps.
 var ErrMaxSteps = errors.New("too many steps")

@@ -61,9 +61,11 @@ func IntegrateConst(ctx *context.Context, m Method, f Func, z0 *Node, ts []float
 	out[0] = z0
 	z := z0
 	for i := 1; i < len(ts); i++ {
-		steps := StepsIn(ts[i]-ts[i-1], dt)
+		steps, err := StepsIn(ts[i]-ts[i-1], dt)
+		if err != nil {
+			return nil, fmt.Errorf("diffeq.IntegrateConst: interval %d: %w", i, err)
+		}
 		h := (ts[i] - ts[i-1]) / float64(steps)
-		var err error
 		z, err = stepsOn(ctx, m, f, scalarLike(z0, ts[i-1]), scalarLike(z0, h), z, steps)
 		if err != nil {
 			return nil, err
@@ -73,19 +75,32 @@ func IntegrateConst(ctx *context.Context, m Method, f Func, z0 *Node, ts []float
 	return out, nil
 }
 
+// MaxStepCount is the largest number of steps StepsIn gives for one span:
+// 2⁵³, beyond which the step times t0 + k·h are no longer distinct float64
+// values (and a step count could overflow an int).
+const MaxStepCount = 1 << 53
+
 // StepsIn returns the number of equal steps of size at most dt that cover a
 // span (1 if dt is 0 or larger than the span). A span within 1e-9 relative of
-// a multiple of dt is not given an extra sliver step.
-func StepsIn(span, dt float64) int {
+// a multiple of dt is not given an extra sliver step. It returns an error
+// naming dt when the count is not finite or exceeds MaxStepCount (a dt so
+// small that span/dt overflows), or when span or dt is not finite.
+func StepsIn(span, dt float64) (int, error) {
+	if math.IsNaN(span) || math.IsInf(span, 0) || math.IsNaN(dt) || math.IsInf(dt, 0) {
+		return 0, fmt.Errorf("step dt=%g over a span of %g: both must be finite", dt, span)
+	}
 	if dt <= 0 || dt >= span {
-		return 1
+		return 1, nil
 	}
 	n := span / dt
+	if !(n <= MaxStepCount) {
+		return 0, fmt.Errorf("step dt=%g splits a span of %g into %.3g steps, more than the %d a solve can take: use a larger dt", dt, span, n, int64(MaxStepCount))
+	}
 	r := math.Round(n)
 	if math.Abs(n-r) <= 1e-9*n {
-		return int(r)
+		return int(r), nil
 	}
-	return int(math.Ceil(n))
+	return int(math.Ceil(n)), nil
 }
 
 // stepsOn takes n equal steps of size dt from (t, z).

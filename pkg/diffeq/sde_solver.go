@@ -27,8 +27,9 @@ type SDESolver struct {
 	chunks  map[int]*context.Exec
 	revInit *context.Exec // ReversibleHeun: (t, z) → (f, g)
 
-	nfe int
-	rev RevHeunTensors
+	nfe   int
+	rev   RevHeunTensors
+	probe *context.Exec // (t, z) → whether drift and diffusion are finite
 }
 
 // RevHeunTensors is the host copy of a reversible Heun state (see
@@ -94,7 +95,8 @@ func (s *SDESolver) ReversibleState() RevHeunTensors { return s.rev }
 // chunk returns the executable that takes n steps of size h from t. Its
 // inputs are t, h, z, noise (n, batch, m) (with Options.NoiseInGraph, the
 // CounterKey instead) and, for ReversibleHeun, ẑ, f, g;
-// its outputs z (and ẑ, f, g).
+// its outputs z (and ẑ, f, g), then a boolean scalar: whether they are all
+// finite (the solve's check for NaN/Inf, one scalar per chunk).
 func (s *SDESolver) chunk(n int) (*context.Exec, error) {
 	if e, ok := s.chunks[n]; ok {
 		return e, nil
@@ -115,9 +117,9 @@ func (s *SDESolver) chunk(n int) (*context.Exec, error) {
 			panic(err)
 		}
 		if rev != nil {
-			return []*Node{rev.Z, rev.ZHat, rev.F, rev.G}
+			return []*Node{rev.Z, rev.ZHat, rev.F, rev.G, allFinite(rev.Z, rev.F, rev.G)}
 		}
-		return []*Node{zs[n]}
+		return []*Node{zs[n], allFinite(zs[n])}
 	})
 	if err != nil {
 		return nil, err
@@ -166,7 +168,10 @@ func (s *SDESolver) Solve(z0 *tensors.Tensor, ts []float64, bm *Brownian) (*Solu
 	z := z0
 	times := make([]float64, 0, opts.Chunk+1)
 	for i := 1; i < len(ts); i++ {
-		n := StepsIn(ts[i]-ts[i-1], opts.Dt)
+		n, err := StepsIn(ts[i]-ts[i-1], opts.Dt)
+		if err != nil {
+			return nil, fmt.Errorf("diffeq.SDESolver.Solve: Options.Dt: %w", err)
+		}
 		if sol.Steps+n > opts.MaxSteps {
 			return nil, fmt.Errorf("diffeq.SDESolver.Solve: %w: more than Options.MaxSteps=%d steps by t=%g", ErrMaxSteps, opts.MaxSteps, ts[i])
 		}
@@ -199,6 +204,10 @@ func (s *SDESolver) Solve(z0 *tensors.Tensor, ts []float64, bm *Brownian) (*Solu
 			if err != nil {
 				return nil, fmt.Errorf("diffeq.SDESolver.Solve: steps from t=%g: %w", t, err)
 			}
+			if finite := out[len(out)-1]; !finite.Value().(bool) {
+				return nil, fmt.Errorf("diffeq.SDESolver.Solve: %w", s.nonFinite(z, state, times, sol.Steps+done, bm))
+			}
+			out = out[:len(out)-1]
 			z = out[0]
 			if rev {
 				state = out[1:]
@@ -215,4 +224,84 @@ func (s *SDESolver) Solve(z0 *tensors.Tensor, ts []float64, bm *Brownian) (*Solu
 	}
 	sol.NFE = s.nfe
 	return sol, nil
+}
+
+// allFinite returns a boolean scalar: whether every value of xs is finite.
+func allFinite(xs ...*Node) *Node {
+	ok := graph.LogicalAll(graph.IsFinite(xs[0]))
+	for _, x := range xs[1:] {
+		ok = graph.LogicalAnd(ok, graph.LogicalAll(graph.IsFinite(x)))
+	}
+	return ok
+}
+
+// nonFinite finds, after a chunk of steps over times that started at grid
+// step step0 from z (and the reversible Heun state) and produced NaN or Inf,
+// the first step at fault, replaying the chunk one step at a time: it
+// evaluates the drift and the diffusion at each step's start and names the
+// function that returned non-finite values there, or else the step itself
+// (an intermediate stage or an overflow of the update).
+func (s *SDESolver) nonFinite(z *tensors.Tensor, state []*tensors.Tensor, times []float64, step0 int, bm *Brownian) error {
+	if s.probe == nil {
+		sde := s.sde
+		e, err := context.NewExec(s.backend, s.ctx, func(ctx *context.Context, t, z *Node) []*Node {
+			f, g, err := evalSDE(ctx, sde, t, z)
+			if err != nil {
+				panic(err)
+			}
+			return []*Node{allFinite(f), allFinite(g)}
+		})
+		if err != nil {
+			return fmt.Errorf("%w between t=%g and t=%g (steps %d to %d)", ErrNonFinite, times[0], times[len(times)-1], step0+1, step0+len(times)-1)
+		}
+		s.probe = e
+	}
+	one, err := s.chunk(1)
+	if err != nil {
+		return err
+	}
+	dtype := z.DType()
+	for j := 0; j+1 < len(times); j++ {
+		t, h := times[j], times[j+1]-times[j]
+		out, err := s.probe.Exec(ScalarTensor(dtype, t), z)
+		if err != nil {
+			return fmt.Errorf("evaluating drift and diffusion at t=%g: %w", t, err)
+		}
+		switch {
+		case !out[0].Value().(bool):
+			return fmt.Errorf("%w: SDE.Drift returned non-finite values at t=%g (step %d)", ErrNonFinite, t, step0+j+1)
+		case !out[1].Value().(bool):
+			return fmt.Errorf("%w: SDE.Diffusion returned non-finite values at t=%g (step %d)", ErrNonFinite, t, step0+j+1)
+		}
+		var noise *tensors.Tensor
+		if s.opts.NoiseInGraph {
+			noise = CounterKey(bm.Seed(), step0+j, bm.off)
+		} else {
+			noise = bm.Increments(times[j : j+2])
+		}
+		args := []any{ScalarTensor(dtype, t), ScalarTensor(dtype, h), z, noise}
+		for _, x := range state {
+			args = append(args, x)
+		}
+		next, err := one.Exec(args...)
+		if err != nil {
+			return fmt.Errorf("replaying the step from t=%g: %w", t, err)
+		}
+		if !next[len(next)-1].Value().(bool) {
+			if len(state) > 0 { // ReversibleHeun: next holds f and g at the step's end
+				for k, name := range map[int]string{2: "SDE.Drift", 3: "SDE.Diffusion"} {
+					if v, err := Float64s(next[k]); err == nil && CheckFinite(name, v) != nil {
+						return fmt.Errorf("%w: %s returned non-finite values at t=%g (the end of step %d)", ErrNonFinite, name, t+h, step0+j+1)
+					}
+				}
+			}
+			return fmt.Errorf("%w: the step from t=%g to t=%g (step %d) overflowed although the drift and the diffusion were finite at its start (an intermediate stage, or an update too large for the dtype: try a smaller Options.Dt)",
+				ErrNonFinite, t, t+h, step0+j+1)
+		}
+		z = next[0]
+		if len(state) > 0 {
+			state = next[1 : len(next)-1]
+		}
+	}
+	return fmt.Errorf("%w between t=%g and t=%g (steps %d to %d), not reproduced one step at a time", ErrNonFinite, times[0], times[len(times)-1], step0+1, step0+len(times)-1)
 }

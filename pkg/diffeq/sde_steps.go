@@ -248,6 +248,10 @@ func ReversibleHeunBackStep(ctx *context.Context, sde SDE, t, dt *Node, s RevHeu
 	return RevHeunState{Z: averagedUpdate(sde, s.Z, s.F, s.G, f, g, ndt, ndW), ZHat: zh, F: f, G: g}, nil
 }
 
+// maxGridSteps bounds the steps of an SDEGrid (2²⁷, a 1 GiB grid), so that a
+// tiny dt is refused before its grid is allocated.
+const maxGridSteps = 1 << 27
+
 // SDEGrid returns the solver's time grid for save times ts and step dt:
 // each interval [ts[i-1], ts[i]] is split into StepsIn(length, dt) equal
 // steps, and the grid hits every save time exactly. saveIdx[i] is the index
@@ -263,7 +267,13 @@ func SDEGrid(ts []float64, dt float64) (grid []float64, saveIdx []int, err error
 	grid = []float64{ts[0]}
 	saveIdx = []int{0}
 	for i := 1; i < len(ts); i++ {
-		n := StepsIn(ts[i]-ts[i-1], dt)
+		n, err := StepsIn(ts[i]-ts[i-1], dt)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(grid)+n > maxGridSteps {
+			return nil, nil, fmt.Errorf("dt=%g makes more than %d steps by ts[%d]=%g: refused before allocating the grid", dt, maxGridSteps, i, ts[i])
+		}
 		h := (ts[i] - ts[i-1]) / float64(n)
 		for k := 1; k < n; k++ {
 			grid = append(grid, ts[i-1]+float64(k)*h)

@@ -1,6 +1,7 @@
 package diffeq_test
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -559,5 +560,108 @@ func TestMilsteinGradientFD(t *testing.T) {
 				t.Errorf("%s noise: ∂L/∂z0[%d] = %g, finite differences %g", c.name, i, grad[i], fd)
 			}
 		}
+	}
+}
+
+// TestSDENonFinite checks that NaN or Inf produced during a fixed-step
+// solve stops it with the time, the step and the function at fault: a drift
+// or a diffusion √(0.35 − t), NaN from t = 0.4 (the start of step 5 with
+// dt = 0.1), found whatever the chunk length; and an update z + h·f that
+// overflows float64 while f is finite (z0 = f = 1e308, h = 1).
+func TestSDENonFinite(t *testing.T) {
+	b := backend.Shared()
+	root := func(_ *context.Context, tt, z *graph.Node) *graph.Node {
+		return graph.Mul(graph.OnesLike(z), graph.Sqrt(graph.Sub(graph.Scalar(z.Graph(), z.DType(), 0.35), tt)))
+	}
+	zero := func(_ *context.Context, _, z *graph.Node) *graph.Node { return graph.ZerosLike(z) }
+	ident := func(_ *context.Context, _, z *graph.Node) *graph.Node { return z }
+	bm := newBM(t, 1, 0.1, 2, 1)
+	for _, c := range []struct {
+		name  string
+		sde   diffeq.SDE
+		opts  diffeq.Options
+		z0    float64
+		t1    float64
+		wants []string
+	}{
+		{"drift", diffeq.SDE{Drift: root, Diffusion: zero}, diffeq.Options{Dt: 0.1}, 1, 1, []string{"SDE.Drift", "t=0.4", "step 5"}},
+		{"driftChunk3", diffeq.SDE{Drift: root, Diffusion: zero}, diffeq.Options{Dt: 0.1, Chunk: 3}, 1, 1, []string{"SDE.Drift", "t=0.4", "step 5"}},
+		{"diffusion", diffeq.SDE{Drift: zero, Diffusion: root}, diffeq.Options{Dt: 0.1, Chunk: 2}, 1, 1, []string{"SDE.Diffusion", "t=0.4", "step 5"}},
+		{"reversibleHeun", diffeq.SDE{Drift: root, Diffusion: zero, Type: diffeq.Stratonovich},
+			diffeq.Options{Dt: 0.1, Chunk: 3, Method: diffeq.ReversibleHeun}, 1, 1, []string{"SDE.Drift", "t=0.4", "end of step 4"}},
+		{"overflow", diffeq.SDE{Drift: ident, Diffusion: zero}, diffeq.Options{Dt: 1}, 1e308, 1, []string{"overflowed", "t=0 to t=1", "step 1"}},
+	} {
+		s, err := diffeq.NewSDESolver(b, nil, c.sde, c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Solve(constState(2, 1, c.z0), []float64{0, c.t1}, bm)
+		if !errors.Is(err, diffeq.ErrNonFinite) {
+			t.Errorf("%s: error %v, want ErrNonFinite", c.name, err)
+			continue
+		}
+		for _, w := range c.wants {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", c.name, err, w)
+			}
+		}
+	}
+	// The check costs nothing when all is finite: the same solver, stopped
+	// before t = 0.35, returns √(0.35 − t) integrated by Euler steps.
+	s, err := diffeq.NewSDESolver(b, nil, diffeq.SDE{Drift: root, Diffusion: zero}, diffeq.Options{Dt: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol, err := s.Solve(constState(2, 1, 1), []float64{0, 0.3}, bm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := diffeq.Float64s(sol.Ys[1])
+	want := 1 + 0.1*(math.Sqrt(0.35)+math.Sqrt(0.25)+math.Sqrt(0.15))
+	if math.Abs(got[0]-want) > 1e-12 {
+		t.Errorf("finite solve: z(0.3) = %.15g, want %.15g", got[0], want)
+	}
+}
+
+// TestStepsIn checks the step counts and the refusal of a step so small
+// that span/dt overflows (the count used to wrap to a negative int and the
+// solve returned z0 with no error).
+func TestStepsIn(t *testing.T) {
+	for _, c := range []struct {
+		span, dt float64
+		want     int
+	}{{1, 0.1, 10}, {1, 0.3, 4}, {1, 0, 1}, {1, 2, 1}, {0.3, 0.1, 3}, {1, 1.0 / (1 << 20), 1 << 20}} {
+		n, err := diffeq.StepsIn(c.span, c.dt)
+		if err != nil || n != c.want {
+			t.Errorf("StepsIn(%g, %g) = %d, %v; want %d", c.span, c.dt, n, err, c.want)
+		}
+	}
+	for _, c := range []struct{ span, dt float64 }{{1, 1e-300}, {1e10, 1e-10}, {1, math.NaN()}, {math.Inf(1), 1}} {
+		if n, err := diffeq.StepsIn(c.span, c.dt); err == nil || !strings.Contains(err.Error(), "dt=") {
+			t.Errorf("StepsIn(%g, %g) = %d, %v; want an error naming dt", c.span, c.dt, n, err)
+		}
+	}
+	// Solvers and grids pass the error on, naming the option.
+	s, err := diffeq.NewSDESolver(backend.Shared(), nil, ouSDE(1, 0, 1), diffeq.Options{Dt: 1e-300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm := newBM(t, 1, 0.1, 2, 1)
+	if _, err := s.Solve(constState(2, 1, 1), []float64{0, 1}, bm); err == nil || !strings.Contains(err.Error(), "Options.Dt") {
+		t.Errorf("SDESolver.Solve with Dt 1e-300: error %v, want one naming Options.Dt", err)
+	}
+	if _, _, err := diffeq.SDEGrid([]float64{0, 1}, 1e-300); err == nil || !strings.Contains(err.Error(), "dt=1e-300") {
+		t.Errorf("SDEGrid dt 1e-300: error %v", err)
+	}
+	// 10⁹ steps fit an int but not memory: refused before the grid is allocated.
+	if _, _, err := diffeq.SDEGrid([]float64{0, 1}, 1e-9); err == nil || !strings.Contains(err.Error(), "dt=1e-09") {
+		t.Errorf("SDEGrid dt 1e-9: error %v", err)
+	}
+	g := graph.NewGraph(backend.Shared(), "integrateConst")
+	defer g.Finalize()
+	z0 := graph.Const(g, [][]float64{{1}})
+	f := func(_ *context.Context, _, z *graph.Node) *graph.Node { return graph.Neg(z) }
+	if _, err := diffeq.IntegrateConst(context.New(), diffeq.Euler, f, z0, []float64{0, 1}, 1e-300); err == nil || !strings.Contains(err.Error(), "dt=1e-300") {
+		t.Errorf("IntegrateConst dt 1e-300: error %v", err)
 	}
 }

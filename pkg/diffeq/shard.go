@@ -192,9 +192,13 @@ func chunkLengths(ts []float64, opts Options) []int {
 	seen := map[int]bool{}
 	var ks []int
 	for i := 1; i < len(ts); i++ {
-		n := StepsIn(ts[i]-ts[i-1], opts.Dt)
-		for done := 0; done < n; done += opts.Chunk {
-			if k := min(opts.Chunk, n-done); !seen[k] {
+		n, err := StepsIn(ts[i]-ts[i-1], opts.Dt)
+		if err != nil {
+			return nil // the solve reports it
+		}
+		// Full chunks, then the remainder (no loop over the steps: n may be large).
+		for _, k := range []int{min(opts.Chunk, n), n % opts.Chunk} {
+			if k > 0 && !seen[k] {
 				seen[k] = true
 				ks = append(ks, k)
 			}

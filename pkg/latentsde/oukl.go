@@ -352,7 +352,10 @@ func (p OUPair) EulerKL(ts []float64, dt float64) (float64, error) {
 	s2 := p.Sigma * p.Sigma
 	m, v, kl := p.Z0, 0.0, 0.0
 	for i := 1; i < len(ts); i++ {
-		n := diffeq.StepsIn(ts[i]-ts[i-1], dt)
+		n, err := diffeq.StepsIn(ts[i]-ts[i-1], dt)
+		if err != nil {
+			return 0, fmt.Errorf("latentsde.EulerKL: %w", err)
+		}
 		h := (ts[i] - ts[i-1]) / float64(n)
 		for k := 0; k < n; k++ {
 			kl += h * ((a+b*m)*(a+b*m) + b*b*v) / (2 * s2)
