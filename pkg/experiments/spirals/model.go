@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/gosde/gosde/internal/checkpoint"
 	"github.com/gosde/gosde/pkg/adjoint"
 	data "github.com/gosde/gosde/pkg/datasets/spirals"
 	"github.com/gosde/gosde/pkg/diffeq"
@@ -290,7 +291,9 @@ func (m *Model) adjointModel() adjoint.Model {
 // SolverConfig chooses how the latent ODE is solved and differentiated.
 type SolverConfig struct {
 	// Method is adjoint.Direct (default: backprop through the unrolled
-	// solver) or adjoint.Adjoint (continuous adjoint).
+	// solver), adjoint.Checkpointed (the same gradient computed in
+	// fixed-size chunks, compiled once whatever the step plan: the choice
+	// for XLA) or adjoint.Adjoint (continuous adjoint).
 	Method adjoint.Method
 	// Solver is the ODE solver (default RK4).
 	Solver diffeq.Method
@@ -328,6 +331,7 @@ type Learner struct {
 	eval    *context.Exec
 	decode  *context.Exec
 	steps   int
+	history checkpoint.History // the loss of every step, saved in checkpoints (checkpoint.go)
 }
 
 // NewLearner builds a learner: weights initialised from seed, Adam with
@@ -346,8 +350,10 @@ func NewLearner(b backends.Backend, m *Model, solver SolverConfig, lr, dt float6
 		return nil, fmt.Errorf("spirals: dt must be > 0, got %g", dt)
 	}
 	solver = solver.withDefaults()
-	if solver.Method != adjoint.Direct && solver.Method != adjoint.Adjoint {
-		return nil, fmt.Errorf("spirals: SolverConfig.Method must be %q or %q, got %q", adjoint.Direct, adjoint.Adjoint, solver.Method)
+	switch solver.Method {
+	case adjoint.Direct, adjoint.Checkpointed, adjoint.Adjoint:
+	default:
+		return nil, fmt.Errorf("spirals: SolverConfig.Method must be %q, %q or %q, got %q", adjoint.Direct, adjoint.Checkpointed, adjoint.Adjoint, solver.Method)
 	}
 	if solver.Solver.NFEPerStep() == 0 {
 		return nil, fmt.Errorf("spirals: SolverConfig.Solver %q is not an ODE method (euler, midpoint, rk4, dopri5)", solver.Solver)
@@ -430,6 +436,7 @@ func (l *Learner) Step(b *data.Batch, rng *rand.Rand) (float64, error) {
 		return 0, fmt.Errorf("spirals: training step %d: %w", l.steps+1, err)
 	}
 	l.steps++
+	l.record(loss)
 	return loss, nil
 }
 
