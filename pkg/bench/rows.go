@@ -263,6 +263,16 @@ func LatentSDE(b backends.Backend, method adjoint.Method, o Options) (*Result, e
 // LatentODEStepsPerRun steps. Value: it/s; NFE: forward + backward
 // evaluations of the last step.
 func LatentODE(b backends.Backend, method adjoint.Method, o Options) (*Result, error) {
+	name := "latode"
+	if method != adjoint.Direct {
+		name = "latodeadj"
+	}
+	if method == adjoint.Direct && !IsEmbedded(b) {
+		// The same gradient through fixed-size chunk executables, compiled
+		// once, instead of one unrolled graph per Dopri5 plan length, whose
+		// compilation takes XLA tens of seconds each.
+		method = adjoint.Checkpointed
+	}
 	cfg := spirals.BenchConfig(method)
 	cfg.Solver.Shards = o.shardsFor(b)
 	step, nfeOf, err := spirals.BenchStepper(b, cfg)
@@ -279,10 +289,6 @@ func LatentODE(b backends.Backend, method adjoint.Method, o Options) (*Result, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench.LatentODE: %w", err)
-	}
-	name := "latode"
-	if method != adjoint.Direct {
-		name = "latodeadj"
 	}
 	r := newResult(name, b)
 	m.fill(r)
