@@ -50,7 +50,7 @@ type Bar struct {
 	firstAt    time.Time // end of the first update's step
 	firstStep  int
 	step       int
-	shownStep  int // step at the last display
+	shownStep  int     // step at the last display
 	sum        float64 // metric values since the last display
 	n          int
 	last       float64 // the mean shown last
