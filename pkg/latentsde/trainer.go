@@ -1,13 +1,10 @@
 package latentsde
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/gob"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"time"
 
@@ -18,9 +15,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/gosde/gosde/internal/ctxvars"
+	"github.com/gosde/gosde/internal/checkpoint"
 	"github.com/gosde/gosde/pkg/diffeq"
-	"github.com/gosde/gosde/pkg/plotting"
 )
 
 // Data is a training set: X (n, len(Ts), DataDim) observed at Ts, with Mask
@@ -119,6 +115,7 @@ type Trainer struct {
 	step    int
 	// matching is ObjectiveMatching's executable (see matching_train.go).
 	matching *matchingState
+	hist    checkpoint.History // every step's figures, saved in checkpoints
 }
 
 // NewTrainer returns a trainer of m whose variables live in ctx (nil: a new
@@ -232,10 +229,10 @@ func (t *Trainer) Step(data Data) (StepStats, error) {
 	}
 	start := time.Now()
 	if t.cfg.Objective == ObjectiveMatching {
-		return t.matchingStep(data, start)
+		return t.record(t.matchingStep(data, start))
 	}
 	if t.cfg.Chunk > 0 || t.cfg.Shards > 1 {
-		return t.splitStep(data, start)
+		return t.record(t.splitStep(data, start))
 	}
 	exec, err := t.trainExec(data.Ts)
 	if err != nil {
@@ -271,7 +268,7 @@ func (t *Trainer) Step(data Data) (StepStats, error) {
 	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
 		return st, fmt.Errorf("latentsde.Trainer.Step: loss is %g at step %d", st.Loss, t.step)
 	}
-	return st, nil
+	return t.record(st, nil)
 }
 
 // castTo returns x converted to dtype (x itself if it already has it).
@@ -396,43 +393,74 @@ func (t *Trainer) SamplePosterior(data Data, predTs []float64, seed uint64) (obs
 	return unstack(out[0], n), unstack(out[1], n), nil
 }
 
-// checkpoint is the on-disk form of a trainer's state.
-type checkpoint struct {
-	Step int
-	Vars []ctxvars.Var
+// Kind is the model kind recorded in the latent SDE's checkpoints.
+const Kind = "latentsde"
+
+// HistoryColumns are the columns of Trainer.History: the step's loss,
+// log-likelihood, KL and ELBO (log-likelihood − KL), batch means.
+var HistoryColumns = []string{"loss", "loglik", "kl", "elbo"}
+
+// record appends a successful step's figures to the history and passes
+// (st, err) through.
+func (t *Trainer) record(st StepStats, err error) (StepStats, error) {
+	if err != nil {
+		return st, err
+	}
+	if len(t.hist.Columns) == 0 {
+		t.hist = checkpoint.NewHistory(HistoryColumns...)
+	}
+	if err := t.hist.Append(st.Step, st.Loss, st.LogLik, st.KL, st.LogLik-st.KL); err != nil {
+		return st, fmt.Errorf("latentsde.Trainer.Step: %w", err)
+	}
+	return st, nil
 }
 
-// Save writes every variable of the context (weights, Adam's moments, the
-// global step) and the step count to path atomically (a temporary file in
-// the same directory, then a rename).
+// History returns the figures of every step taken (including those
+// restored by Load), columns HistoryColumns.
+func (t *Trainer) History() checkpoint.History { return t.hist.Clone() }
+
+// identity returns the checkpoint identity of the trainer's model: Kind and
+// the model's configuration.
+func (t *Trainer) identity() (checkpoint.Identity, error) {
+	return checkpoint.NewIdentity(Kind, t.model.cfg)
+}
+
+// Save writes the trainer's state to path in gosde's checkpoint format
+// (internal/checkpoint), atomically: the model kind and configuration, the
+// step count, every variable of the context (weights, Adam's moments, the
+// global step) and the history.
 func (t *Trainer) Save(path string) error {
-	vars, err := ctxvars.Snapshot(t.ctx)
+	id, err := t.identity()
 	if err != nil {
 		return fmt.Errorf("latentsde.Trainer.Save: %w", err)
 	}
-	ck := checkpoint{Step: t.step, Vars: vars}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(ck); err != nil {
+	ck, err := checkpoint.Snapshot(t.ctx, id, t.step, t.hist)
+	if err != nil {
 		return fmt.Errorf("latentsde.Trainer.Save: %w", err)
 	}
-	return plotting.WriteFileAtomic(path, buf.Bytes())
+	if err := checkpoint.Write(path, ck); err != nil {
+		return fmt.Errorf("latentsde.Trainer.Save: %w", err)
+	}
+	return nil
 }
 
 // Load restores a checkpoint written by Save (variables are created or
-// overwritten) and the step count.
+// overwritten), the step count and the history. A damaged file, or one of
+// another kind of model or another configuration, is refused with an error
+// naming both; then the trainer is unchanged.
 func (t *Trainer) Load(path string) error {
-	raw, err := os.ReadFile(path)
+	id, err := t.identity()
 	if err != nil {
 		return fmt.Errorf("latentsde.Trainer.Load: %w", err)
 	}
-	var ck checkpoint
-	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&ck); err != nil {
+	ck, err := checkpoint.Load(path, id)
+	if err != nil {
+		return fmt.Errorf("latentsde.Trainer.Load: %w", err)
+	}
+	if err := ck.Restore(t.ctx); err != nil {
 		return fmt.Errorf("latentsde.Trainer.Load: %s: %w", path, err)
 	}
-	if err := ctxvars.Restore(t.ctx, ck.Vars); err != nil {
-		return fmt.Errorf("latentsde.Trainer.Load: %s: %w", path, err)
-	}
-	t.step = ck.Step
+	t.step, t.hist = ck.Step, ck.History
 	return nil
 }
 

@@ -2,7 +2,6 @@ package odenet
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -114,13 +113,13 @@ func TestTrainingLowersLoss(t *testing.T) {
 	if !(res.TestLoss < before-0.05) {
 		t.Errorf("loss on the training images went from %.4f to %.4f, want a decrease of at least 0.05", before, res.TestLoss)
 	}
-	// Checkpoints: at most Keep, no staging left behind; resuming runs only the new epoch.
-	files, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
+	// Checkpoints: at most Keep, no temporary file left behind; resuming runs only the new epoch.
+	files, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.ckpt"))
 	if len(files) != 2 {
 		t.Errorf("%d checkpoints in %s, want 2", len(files), dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".staging")); !os.IsNotExist(err) {
-		t.Errorf("staging directory left behind: %v", err)
+	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*")); len(tmp) != 0 {
+		t.Errorf("temporary files left behind: %v", tmp)
 	}
 	opts.Epochs = 4
 	checkResume(t, b, cfg, set, opts, 12, 4, 16)

@@ -110,7 +110,8 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 	}
 	ctx := NewContext(opts.Seed)
 	res := &Result{Config: cfg, TrainLoss: math.NaN()}
-	if err := res.resume(ctx, opts.OutDir); err != nil {
+	ckpts, err := res.resume(ctx, cfg, opts)
+	if err != nil {
 		return nil, err
 	}
 	tr, err := NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
@@ -145,6 +146,9 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 		fwd += nfe.Forward
 		bwd += nfe.Backward
 		res.StepsRun++
+		if err := ckpts.record(step+1, loss); err != nil {
+			return nil, err
+		}
 		if step >= lastEpochStart {
 			lossSum += loss
 			lossN++
@@ -154,8 +158,8 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 			fmt.Fprintf(opts.Log, "step %d/%d: loss %.4f, NFE forward %d backward %d, %.1f images/s\n",
 				step+1, target, loss, nfe.Forward, nfe.Backward, float64(res.StepsRun*opts.Batch)/el)
 		}
-		if opts.OutDir != "" && (step+1)%opts.CheckpointEvery == 0 {
-			if err := SaveCheckpoint(ctx, opts.OutDir, opts.Keep); err != nil {
+		if (step+1)%opts.CheckpointEvery == 0 {
+			if err := ckpts.save(ctx); err != nil {
 				return nil, err
 			}
 		}
@@ -165,10 +169,8 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 		res.TrainImagesSec = float64(res.StepsRun*opts.Batch) / res.TrainSeconds
 		res.NFEForward = int(math.Round(float64(fwd) / float64(res.StepsRun)))
 		res.NFEBackward = int(math.Round(float64(bwd) / float64(res.StepsRun)))
-		if opts.OutDir != "" {
-			if err := SaveCheckpoint(ctx, opts.OutDir, opts.Keep); err != nil {
-				return nil, err
-			}
+		if err := ckpts.save(ctx); err != nil {
+			return nil, err
 		}
 	}
 	err = res.finish(b, ctx, cfg, lossSum, lossN, testSet, func() (acc, loss float64, nfe int, err error) {

@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/gosde/gosde/pkg/adjoint"
@@ -189,8 +188,8 @@ func TestAdjointTrainingLowersLoss(t *testing.T) {
 		t.Errorf("NFE forward %d, backward %d: want ≥ 6 each (at least one Dopri5 step)", res.NFEForward, res.NFEBackward)
 	}
 	ctx := NewContext(99)
-	if _, err := checkpoints.Build(ctx).Dir(dir).Done(); err != nil {
-		t.Fatal(err)
+	if step, err := LoadCheckpoint(ctx, dir, cfg); err != nil || step != 4 {
+		t.Fatalf("LoadCheckpoint: step %d, %v", step, err)
 	}
 	_, inGraph, err := Evaluate(b, ctx, Config{Model: ODENet, Method: diffeq.RK4, Steps: 8}, set, 64)
 	if err != nil {

@@ -2,13 +2,10 @@ package odenet
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,12 +13,12 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	"github.com/gomlx/gomlx/pkg/ml/train/losses"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
 
+	"github.com/gosde/gosde/internal/checkpoint"
 	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/datasets/mnist"
 )
@@ -34,12 +31,15 @@ type Options struct {
 	LR        float64 // learning rate (default 1e-3 for Adam, 0.1 for SGD)
 	Optimizer string  // "adam" (default) or "sgd" (with momentum 0.9, as the reference)
 	Seed      uint64  // initialisation and shuffling seed (default 0)
-	// OutDir, if set, receives checkpoints (written atomically: to a staging
-	// directory, then renamed) every CheckpointEvery steps and at the end;
-	// a run with the same OutDir resumes from the latest one.
+	// OutDir, if set, receives checkpoints in gosde's checkpoint format
+	// (one file each, written atomically, recording the model and its
+	// configuration, the variables and the loss history) every
+	// CheckpointEvery steps and at the end; a run with the same OutDir
+	// resumes from the latest one, and refuses one written for another
+	// model or configuration.
 	OutDir          string
 	CheckpointEvery int  // default 100 steps
-	Keep            int  // checkpoints kept (default 3)
+	Keep            int  // checkpoints of this run kept (default 3); those of earlier runs are never deleted
 	Progress        bool // show GoMLX's command-line progress bar
 	Log             io.Writer
 	// Grad, if set (adjoint.Direct or adjoint.Adjoint), trains the ODE-Net
@@ -168,14 +168,15 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 	}
 	ctx := NewContext(opts.Seed)
 	res := &Result{Config: cfg, NFEForward: cfg.NFE(), TrainLoss: math.NaN()}
-	if err := res.resume(ctx, opts.OutDir); err != nil {
+	ckpts, err := res.resume(ctx, cfg, opts)
+	if err != nil {
 		return nil, err
 	}
 	opt := newOptimizer(opts)
 	modelFn := func(ctx *context.Context, _ any, inputs []*graph.Node) []*graph.Node {
 		return []*graph.Node{Logits(ctx, cfg, inputs[0])}
 	}
-	trainer := train.NewTrainer(b, ctx, modelFn, losses.SparseCategoricalCrossEntropyLogits, opt, nil, nil)
+	trainer := train.NewTrainer(b, ctx.Checked(false), modelFn, losses.SparseCategoricalCrossEntropyLogits, opt, nil, nil)
 	loop := train.NewLoop(trainer)
 	if opts.Progress {
 		commandline.AttachProgressBar(loop)
@@ -189,15 +190,20 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 	var lossSum float64
 	var lossN int
 	loop.OnStep("odenet-loss", 0, func(loop *train.Loop, metrics []*tensors.Tensor) error {
-		if loop.LoopStep >= lastEpochStart && len(metrics) > 0 {
-			lossSum += tensorFloat(metrics[0])
+		if len(metrics) == 0 {
+			return nil
+		}
+		loss := tensorFloat(metrics[0])
+		if loop.LoopStep >= lastEpochStart {
+			lossSum += loss
 			lossN++
 		}
-		return nil
+		// LoopStep is the global step before this step's update.
+		return ckpts.record(loop.LoopStep+1, loss)
 	})
 	if opts.OutDir != "" {
 		train.EveryNSteps(loop, opts.CheckpointEvery, "checkpoint", 100, func(loop *train.Loop, _ []*tensors.Tensor) error {
-			return SaveCheckpoint(ctx, opts.OutDir, opts.Keep)
+			return ckpts.save(ctx)
 		})
 	}
 	if res.ResumedFrom > 0 {
@@ -209,10 +215,8 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 			return nil, fmt.Errorf("odenet: training: %w", err)
 		}
 		res.StepsRun = target - res.ResumedFrom
-		if opts.OutDir != "" {
-			if err := SaveCheckpoint(ctx, opts.OutDir, opts.Keep); err != nil {
-				return nil, err
-			}
+		if err := ckpts.save(ctx); err != nil {
+			return nil, err
 		}
 	}
 	res.TrainSeconds = time.Since(start).Seconds()
@@ -229,19 +233,101 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 	return res, nil
 }
 
-// resume creates the output directory dir (when not empty) and loads its
-// latest checkpoint into ctx, recording the global step it resumes from.
-func (res *Result) resume(ctx *context.Context, dir string) error {
-	if dir == "" {
+// runCheckpoints are a training run's checkpoints (in Options.OutDir; none
+// when it is empty) and its loss history, which every checkpoint carries.
+type runCheckpoints struct {
+	id     checkpoint.Identity
+	series *checkpoint.Series
+	hist   checkpoint.History
+}
+
+// CheckpointIdentity returns the model identity recorded in cfg's
+// checkpoints: kind "odenet" or "resnet" and the configuration (for the
+// ResNet only the model, which ignores the solver fields).
+func CheckpointIdentity(cfg Config) (checkpoint.Identity, error) {
+	if cfg.Model == ResNet {
+		cfg = Config{Model: ResNet}
+	}
+	return checkpoint.NewIdentity(cfg.Model, cfg)
+}
+
+// resume creates opts.OutDir (when set) and loads its latest checkpoint into
+// ctx, recording the global step it resumes from. A checkpoint of another
+// model or configuration, or a damaged one, is an error naming it; nothing
+// is deleted.
+func (res *Result) resume(ctx *context.Context, cfg Config, opts Options) (*runCheckpoints, error) {
+	id, err := CheckpointIdentity(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("odenet: %w", err)
+	}
+	rc := &runCheckpoints{id: id, hist: checkpoint.NewHistory("loss")}
+	if opts.OutDir == "" {
+		return rc, nil
+	}
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("odenet: creating --out directory: %w", err)
+	}
+	step, hist, err := loadLatest(ctx, opts.OutDir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if step > 0 {
+		res.ResumedFrom, rc.hist = step, hist
+	}
+	rc.series = &checkpoint.Series{Dir: opts.OutDir, Keep: opts.Keep}
+	return rc, nil
+}
+
+// LoadCheckpoint loads the latest checkpoint in dir, which must have been
+// written for cfg's model and configuration, into ctx (weights, optimizer
+// state, global step) and returns its step; 0 when dir holds none.
+func LoadCheckpoint(ctx *context.Context, dir string, cfg Config) (step int, err error) {
+	step, _, err = loadLatest(ctx, dir, cfg)
+	return step, err
+}
+
+func loadLatest(ctx *context.Context, dir string, cfg Config) (int, checkpoint.History, error) {
+	id, err := CheckpointIdentity(cfg)
+	if err != nil {
+		return 0, checkpoint.History{}, fmt.Errorf("odenet: %w", err)
+	}
+	ck, err := checkpoint.LoadLatest(dir, id)
+	if err != nil || ck == nil {
+		if err != nil {
+			err = fmt.Errorf("odenet: resuming from %s: %w", dir, err)
+		}
+		return 0, checkpoint.History{}, err
+	}
+	if err := ck.Restore(ctx); err != nil {
+		return 0, checkpoint.History{}, fmt.Errorf("odenet: %w", err)
+	}
+	if gs := int(optimizers.GetGlobalStep(ctx)); gs != ck.Step {
+		return 0, checkpoint.History{}, fmt.Errorf("odenet: checkpoint of step %d in %s holds global step %d", ck.Step, dir, gs)
+	}
+	return ck.Step, ck.History, nil
+}
+
+// record appends a training step's loss to the history.
+func (rc *runCheckpoints) record(step int, loss float64) error {
+	if err := rc.hist.Append(step, loss); err != nil {
+		return fmt.Errorf("odenet: %w", err)
+	}
+	return nil
+}
+
+// save writes ctx's variables and the history as a checkpoint of the
+// current global step (nothing without an output directory).
+func (rc *runCheckpoints) save(ctx *context.Context) error {
+	if rc.series == nil {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("odenet: creating --out directory: %w", err)
+	ck, err := checkpoint.Snapshot(ctx, rc.id, int(optimizers.GetGlobalStep(ctx)), rc.hist)
+	if err != nil {
+		return fmt.Errorf("odenet: %w", err)
 	}
-	if _, err := checkpoints.Build(ctx).Dir(dir).Done(); err != nil {
-		return fmt.Errorf("odenet: loading checkpoint from %s: %w", dir, err)
+	if _, err := rc.series.Save(ck); err != nil {
+		return fmt.Errorf("odenet: %w", err)
 	}
-	res.ResumedFrom = int(optimizers.GetGlobalStep(ctx))
 	return nil
 }
 
@@ -330,75 +416,4 @@ func tensorFloat(t *tensors.Tensor) float64 {
 		return v
 	}
 	return math.NaN()
-}
-
-// SaveCheckpoint writes ctx's variables (model, optimizer, global step) as a
-// new checkpoint in dir, atomically: GoMLX's checkpoint writer creates its
-// files in place, so it writes into a staging directory inside dir and the
-// data file, then the metadata file (which makes the checkpoint visible to
-// the loader), are renamed into dir. Only the newest keep checkpoints stay.
-func SaveCheckpoint(ctx *context.Context, dir string, keep int) error {
-	staging := filepath.Join(dir, ".staging")
-	if err := os.RemoveAll(staging); err != nil {
-		return fmt.Errorf("odenet: checkpoint: %w", err)
-	}
-	if err := os.MkdirAll(staging, 0o755); err != nil {
-		return fmt.Errorf("odenet: checkpoint: %w", err)
-	}
-	defer os.RemoveAll(staging)
-	h, err := checkpoints.Build(ctx).Dir(staging).Keep(-1).Done()
-	if err != nil {
-		return fmt.Errorf("odenet: checkpoint: %w", err)
-	}
-	if err := h.Save(); err != nil {
-		return fmt.Errorf("odenet: saving checkpoint: %w", err)
-	}
-	names, err := h.ListCheckpoints()
-	if err != nil || len(names) != 1 {
-		return fmt.Errorf("odenet: checkpoint: staging holds %d checkpoints (%v)", len(names), err)
-	}
-	existing, err := listCheckpoints(dir)
-	if err != nil {
-		return err
-	}
-	next := 0
-	for _, e := range existing {
-		var n int
-		if _, err := fmt.Sscanf(e, "checkpoint-n%d-", &n); err == nil && n >= next {
-			next = n + 1
-		}
-	}
-	base := fmt.Sprintf("checkpoint-n%07d-step-%08d", next, optimizers.GetGlobalStep(ctx))
-	for _, suffix := range []string{checkpoints.BinDataSuffix, checkpoints.JsonNameSuffix} {
-		if err := os.Rename(filepath.Join(staging, names[0]+suffix), filepath.Join(dir, base+suffix)); err != nil {
-			return fmt.Errorf("odenet: checkpoint: %w", err)
-		}
-	}
-	existing = append(existing, base)
-	for len(existing) > keep {
-		for _, suffix := range []string{checkpoints.JsonNameSuffix, checkpoints.BinDataSuffix} {
-			if err := os.Remove(filepath.Join(dir, existing[0]+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("odenet: removing old checkpoint: %w", err)
-			}
-		}
-		existing = existing[1:]
-	}
-	return nil
-}
-
-// listCheckpoints returns the base names of dir's checkpoints, oldest first.
-func listCheckpoints(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("odenet: listing checkpoints: %w", err)
-	}
-	var out []string
-	for _, e := range entries {
-		n := e.Name()
-		if !e.IsDir() && strings.HasPrefix(n, "checkpoint-") && strings.HasSuffix(n, checkpoints.JsonNameSuffix) {
-			out = append(out, strings.TrimSuffix(n, checkpoints.JsonNameSuffix))
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }

@@ -1,58 +1,69 @@
 package spirals
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
-	"os"
 
-	"github.com/gosde/gosde/internal/ctxvars"
-	"github.com/gosde/gosde/pkg/plotting"
+	"github.com/gosde/gosde/internal/checkpoint"
 )
 
-// checkpointFile is the on-disk form of a learner: the model's sizes, the
-// step count and every context variable (weights, Adam's moments and step).
-type checkpointFile struct {
-	Model ModelConfig
-	Steps int
-	Vars  []ctxvars.Var
+// Kind is the model kind recorded in the spirals latent ODE's checkpoints.
+const Kind = "latentode-spirals"
+
+// identity returns the checkpoint identity of the learner's model: Kind
+// and the model's configuration.
+func (l *Learner) identity() (checkpoint.Identity, error) {
+	return checkpoint.NewIdentity(Kind, l.Model.cfg)
 }
 
-// Save writes the learner's state to path atomically (a temporary file in
-// the same directory, then a rename).
+// record appends a step's loss to the learner's history.
+func (l *Learner) record(loss float64) {
+	if len(l.history.Columns) == 0 {
+		l.history = checkpoint.NewHistory("loss")
+	}
+	// Steps only grow, so Append cannot fail here; a history restored by
+	// Load ends at l.steps-1 at the latest.
+	_ = l.history.Append(l.steps, loss)
+}
+
+// History returns the losses of the steps taken (including those restored
+// by Load), by step.
+func (l *Learner) History() checkpoint.History { return l.history.Clone() }
+
+// Save writes the learner's state to path in gosde's checkpoint format
+// (internal/checkpoint), atomically: the model kind and configuration, the
+// step count, every context variable (weights, Adam's moments and step) and
+// the loss history.
 func (l *Learner) Save(path string) error {
-	vars, err := ctxvars.Snapshot(l.ctx)
+	id, err := l.identity()
 	if err != nil {
 		return fmt.Errorf("spirals.Save: %w", err)
 	}
-	ck := checkpointFile{Model: l.Model.cfg, Steps: l.steps, Vars: vars}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(ck); err != nil {
+	ck, err := checkpoint.Snapshot(l.ctx, id, l.steps, l.history)
+	if err != nil {
 		return fmt.Errorf("spirals.Save: %w", err)
 	}
-	if err := plotting.WriteFileAtomic(path, buf.Bytes()); err != nil {
+	if err := checkpoint.Write(path, ck); err != nil {
 		return fmt.Errorf("spirals.Save: %w", err)
 	}
 	return nil
 }
 
-// Load restores a checkpoint written by Save into the learner (whose model
-// must have the same sizes), creating or overwriting its variables.
+// Load restores a checkpoint written by Save into the learner. A file that
+// is damaged, or holds another kind of model or a model of another
+// configuration, is refused with an error naming both; then the learner
+// is unchanged.
 func (l *Learner) Load(path string) error {
-	raw, err := os.ReadFile(path)
+	id, err := l.identity()
 	if err != nil {
 		return fmt.Errorf("spirals.Load: %w", err)
 	}
-	var ck checkpointFile
-	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&ck); err != nil {
+	ck, err := checkpoint.Load(path, id)
+	if err != nil {
+		return fmt.Errorf("spirals.Load: %w", err)
+	}
+	if err := ck.Restore(l.ctx); err != nil {
 		return fmt.Errorf("spirals.Load: %s: %w", path, err)
 	}
-	if ck.Model != l.Model.cfg {
-		return fmt.Errorf("spirals.Load: %s holds a model %+v, this learner's is %+v", path, ck.Model, l.Model.cfg)
-	}
-	if err := ctxvars.Restore(l.ctx, ck.Vars); err != nil {
-		return fmt.Errorf("spirals.Load: %s: %w", path, err)
-	}
-	l.steps = ck.Steps
+	l.steps, l.history = ck.Step, ck.History
 	return nil
 }
