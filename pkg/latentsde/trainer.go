@@ -115,7 +115,7 @@ type Trainer struct {
 	step    int
 	// matching is ObjectiveMatching's executable (see matching_train.go).
 	matching *matchingState
-	hist    checkpoint.History // every step's figures, saved in checkpoints
+	hist     checkpoint.History // every step's figures, saved in checkpoints
 }
 
 // NewTrainer returns a trainer of m whose variables live in ctx (nil: a new
