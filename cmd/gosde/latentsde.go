@@ -89,7 +89,10 @@ func runLatentSDE(args []string) error {
 	if err != nil {
 		return err
 	}
-	ts := latentsde.Linspace(0, *t1, *nObs)
+	ts, err := latentsde.Linspace(0, *t1, *nObs)
+	if err != nil {
+		return fmt.Errorf("--obs: %w", err)
+	}
 	data, _, err := latentsde.OUData(p, ts, *paths, *obsNoise, *seed, dtypes.Float32)
 	if err != nil {
 		return err
@@ -203,7 +206,10 @@ func firstCoord(rows [][]float64, n, dim int) [][]float64 {
 
 func latentSDEReport(tr *latentsde.Trainer, p ou.Process, data latentsde.Data, hist *latentSDEHistory, samples int, seed uint64, out string) error {
 	ts := data.Ts
-	fine := latentsde.Linspace(ts[0], ts[len(ts)-1], 4*(len(ts)-1)+1)
+	fine, err := latentsde.Linspace(ts[0], ts[len(ts)-1], 4*(len(ts)-1)+1)
+	if err != nil {
+		return err
+	}
 	prior, _, err := tr.SamplePrior(samples, fine, seed+1)
 	if err != nil {
 		return err

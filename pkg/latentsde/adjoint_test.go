@@ -20,7 +20,7 @@ func TestAdjointModelGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := ouData(t, 4, Linspace(0, 0.4, 3))
+	data := ouData(t, 4, MustLinspace(0, 0.4, 3))
 	data.X = castTo(data.X, dtypes.Float64)
 	in, err := m.AdjointInputs(data, 0.7, 1, 2)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 func Example() {
 	pair := latentsde.ReferenceOUPair // θp=10, μp=1, θq=23, μq=2, σ=0.5, z0=0
 	kl, _ := pair.KLClosedForm(1)
-	euler, _ := pair.EulerKL(latentsde.Linspace(0, 1, 100), 1e-3)
+	euler, _ := pair.EulerKL(latentsde.MustLinspace(0, 1, 100), 1e-3)
 	fmt.Printf("closed form %.2f, Euler expectation %.2f\n", kl, euler)
 
 	b, err := backend.NewWithConfig("go:ops_sequential")

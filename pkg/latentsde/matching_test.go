@@ -290,7 +290,7 @@ func TestMatchingConfigErrors(t *testing.T) {
 // and the prior NLL run on the result.
 func TestMatchingTrainer(t *testing.T) {
 	p := ou.Process{Theta: 1.5, Mu: 0.5, Sigma: 0.4, Z0Mean: -1, Z0Std: 0.2}
-	ts := Linspace(0, 1, 11)
+	ts := MustLinspace(0, 1, 11)
 	data, _, err := OUData(p, ts, 32, 0.05, 1, dtypes.Float32)
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +321,7 @@ func TestMatchingTrainer(t *testing.T) {
 	if !(last < first-0.5*math.Abs(first)) {
 		t.Errorf("loss did not fall by half: first 10 steps %g, last 10 %g", first, last)
 	}
-	obs, lat, err := tr.SamplePosterior(data.Head(2), Linspace(0, 1, 6), 1)
+	obs, lat, err := tr.SamplePosterior(data.Head(2), MustLinspace(0, 1, 6), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestPriorNLLExact(t *testing.T) {
 	p := ou.Process{Theta: 2, Mu: 0.5, Sigma: 0.6}
 	p.Z0Mean, p.Z0Std = p.Mu, p.Sigma/math.Sqrt(2*p.Theta)
 	const obsNoise = 0.1
-	ts := Linspace(0, 1, 6)
+	ts := MustLinspace(0, 1, 6)
 	data, _, err := OUData(p, ts, 400, obsNoise, 2, dtypes.Float64)
 	if err != nil {
 		t.Fatal(err)

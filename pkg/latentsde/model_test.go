@@ -63,7 +63,7 @@ func TestTrainAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := ouData(t, 16, Linspace(0, 1, 6))
+	data := ouData(t, 16, MustLinspace(0, 1, 6))
 	tr, err := NewTrainer(testBackend(), nil, m, TrainConfig{LearningRate: 1e-2, Schedule: ConstantKL(1), Seed: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -108,14 +108,14 @@ func TestTrainAndResume(t *testing.T) {
 	if a.Loss != b.Loss || a.KL != b.KL {
 		t.Errorf("resumed step differs: %+v vs %+v", a, b)
 	}
-	obs, lat, err := tr.SamplePrior(5, Linspace(0, 2, 5), 1)
+	obs, lat, err := tr.SamplePrior(5, MustLinspace(0, 2, 5), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(obs) != 5 || len(obs[0]) != 5 || len(lat[0]) != 10 {
 		t.Errorf("SamplePrior shapes: %d×%d, latents %d", len(obs), len(obs[0]), len(lat[0]))
 	}
-	obs, _, err = tr.SamplePosterior(data, Linspace(0, 1.5, 7), 1)
+	obs, _, err = tr.SamplePosterior(data, MustLinspace(0, 1.5, 7), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

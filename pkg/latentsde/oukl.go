@@ -192,7 +192,10 @@ func OUKLCheck(b backends.Backend, cfg OUKLConfig) (*OUKLResult, error) {
 }
 
 func ouklWith(solver *LogqpSolver, cfg OUKLConfig) (*OUKLResult, error) {
-	ts := Linspace(0, cfg.T1, cfg.Saves)
+	ts, err := Linspace(0, cfg.T1, cfg.Saves)
+	if err != nil {
+		return nil, fmt.Errorf("latentsde.OUKLCheck: Saves: %w", err)
+	}
 	z0 := make([]float64, cfg.Paths)
 	for i := range z0 {
 		z0[i] = cfg.Pair.Z0
@@ -319,8 +322,16 @@ func MeanStderr(xs []float64) (mean, stderr float64) {
 	return mean, math.Sqrt(ss / (n - 1) / n)
 }
 
-// Linspace returns n evenly spaced values from lo to hi inclusive.
-func Linspace(lo, hi float64, n int) []float64 {
+// Linspace returns n evenly spaced values from lo to hi inclusive (just lo
+// if n is 1). It returns an error naming the argument when n < 1 or lo or
+// hi is not finite.
+func Linspace(lo, hi float64, n int) ([]float64, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("latentsde.Linspace: n must be ≥ 1, got %d", n)
+	}
+	if math.IsNaN(lo) || math.IsInf(lo, 0) || math.IsNaN(hi) || math.IsInf(hi, 0) {
+		return nil, fmt.Errorf("latentsde.Linspace: lo and hi must be finite, got %g and %g", lo, hi)
+	}
 	out := make([]float64, n)
 	for i := range out {
 		if n == 1 {
@@ -331,6 +342,16 @@ func Linspace(lo, hi float64, n int) []float64 {
 	}
 	if n > 1 {
 		out[n-1] = hi
+	}
+	return out, nil
+}
+
+// MustLinspace is Linspace for constant arguments (tests, examples,
+// notebooks): it panics with Linspace's error.
+func MustLinspace(lo, hi float64, n int) []float64 {
+	out, err := Linspace(lo, hi, n)
+	if err != nil {
+		panic(err)
 	}
 	return out
 }

@@ -90,7 +90,7 @@ func TestOUKLConverges(t *testing.T) {
 		t.Errorf("logqp %g ± %g: farther than 3 SE + |bias %g| from the closed form %g", r.Logqp, r.LogqpStderr, r.Bias, r.ClosedForm)
 	}
 	// Euler bias: positive and first order (halves when dt halves).
-	ts := Linspace(0, 1, 11)
+	ts := MustLinspace(0, 1, 11)
 	cf, _ := ReferenceOUPair.KLClosedForm(1)
 	prev := 0.0
 	for i, dt := range []float64{1e-2, 5e-3, 2.5e-3, 1.25e-3} {
