@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/gosde/gosde/internal/checkpoint"
 	"github.com/gosde/gosde/pkg/backend"
 	"github.com/gosde/gosde/pkg/datasets/ou"
 	"github.com/gosde/gosde/pkg/latentsde"
@@ -25,8 +26,8 @@ func init() {
 	register("latentsde", "train a latent SDE on OU paths; ELBO curve, prior vs true moments, plots", runLatentSDE)
 }
 
-// latentSDEHistory is the ELBO curve, kept next to the checkpoint so a
-// resumed run continues it.
+// latentSDEHistory is the ELBO curve for the report and plots, taken from
+// the trainer's history (which its checkpoints carry).
 type latentSDEHistory struct {
 	Steps  []int     `json:"steps"`
 	Loss   []float64 `json:"loss"`
@@ -124,28 +125,23 @@ func runLatentSDE(args []string) error {
 		return err
 	}
 	ckPath, histPath := filepath.Join(*out, "checkpoint.bin"), filepath.Join(*out, "history.json")
-	var hist latentSDEHistory
 	if _, err := os.Stat(ckPath); err == nil {
+		// A damaged checkpoint, or one of another model or configuration,
+		// stops the run here; nothing is overwritten.
 		if err := tr.Load(ckPath); err != nil {
 			return err
 		}
-		if raw, err := os.ReadFile(histPath); err == nil {
-			if err := json.Unmarshal(raw, &hist); err != nil {
-				return fmt.Errorf("%s: %w", histPath, err)
-			}
-		}
-		truncateHistory(&hist, tr.GlobalStep())
 		fmt.Printf("resuming from %s at step %d\n", ckPath, tr.GlobalStep())
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
+	// history.json is derived from the checkpoint and written after it, so it
+	// never runs ahead of the checkpoint; a resume rewrites it from there.
 	save := func() error {
 		if err := tr.Save(ckPath); err != nil {
 			return err
 		}
-		raw, err := json.Marshal(hist)
-		if err != nil {
-			return err
-		}
-		return plotting.WriteFileAtomic(histPath, raw)
+		return checkpoint.WriteHistory(histPath, tr.History())
 	}
 	var total float64
 	for tr.GlobalStep() < *steps {
@@ -154,11 +150,6 @@ func runLatentSDE(args []string) error {
 			return err
 		}
 		total += st.Seconds
-		hist.Steps = append(hist.Steps, st.Step)
-		hist.Loss = append(hist.Loss, st.Loss)
-		hist.LogLik = append(hist.LogLik, st.LogLik)
-		hist.KL = append(hist.KL, st.KL)
-		hist.ELBO = append(hist.ELBO, st.LogLik-st.KL)
 		progress(st, *steps)
 		if st.Step%*saveEvery == 0 || st.Step == *steps {
 			if err := save(); err != nil {
@@ -170,6 +161,8 @@ func runLatentSDE(args []string) error {
 	if err := save(); err != nil {
 		return err
 	}
+	h := tr.History()
+	hist := latentSDEHistory{Steps: h.Steps, Loss: h.Column("loss"), LogLik: h.Column("loglik"), KL: h.Column("kl"), ELBO: h.Column("elbo")}
 	return latentSDEReport(tr, p, data, &hist, *samples, *seed, *out)
 }
 
@@ -179,16 +172,6 @@ func progress(st latentsde.StepStats, total int) {
 	done := min(width, st.Step*width/max(total, 1))
 	fmt.Printf("\r[%s%s] %d/%d  loss %.4g  loglik %.4g  KL %.4g (w %.2f)  %.0f ms/step ",
 		strings.Repeat("=", done), strings.Repeat(" ", width-done), st.Step, total, st.Loss, st.LogLik, st.KL, st.KLWeight, 1000*st.Seconds)
-}
-
-// truncateHistory drops history entries past step (written after the last
-// checkpoint of an interrupted run).
-func truncateHistory(h *latentSDEHistory, step int) {
-	n := 0
-	for n < len(h.Steps) && h.Steps[n] <= step {
-		n++
-	}
-	h.Steps, h.Loss, h.LogLik, h.KL, h.ELBO = h.Steps[:n], h.Loss[:n], h.LogLik[:n], h.KL[:n], h.ELBO[:n]
 }
 
 // firstCoord returns rows[i][k*dim] for k < n: the first data coordinate
