@@ -70,7 +70,7 @@ func NewWithConfig(config string) (backends.Backend, error) {
 		}
 		return Wrap(b), nil
 	}
-	b, err := backends.NewWithConfig(config)
+	b, err := newOther(config)
 	if err != nil {
 		return nil, fmt.Errorf("backend: creating backend from %s=%q: %w (set %s=%s for the embedded pure-Go backend)",
 			EnvVar, config, err, EnvVar, Embedded)
@@ -118,4 +118,19 @@ func Shared() backends.Backend {
 		panic(sharedErr)
 	}
 	return shared
+}
+
+// newOther is backends.NewWithConfig with its panics (an unknown backend
+// name, a plugin that fails to load) returned as errors.
+func newOther(config string) (b backends.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	return backends.NewWithConfig(config)
 }
