@@ -153,6 +153,9 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 			lossSum += loss
 			lossN++
 		}
+		if opts.OnStep != nil {
+			opts.OnStep(step+1, target, loss)
+		}
 		if opts.Progress && (res.StepsRun%10 == 0 || step+1 == target) {
 			el := time.Since(start).Seconds()
 			fmt.Fprintf(opts.Log, "step %d/%d: loss %.4f, NFE forward %d backward %d, %.1f images/s\n",

@@ -42,6 +42,10 @@ type Options struct {
 	Keep            int  // checkpoints of this run kept (default 3); those of earlier runs are never deleted
 	Progress        bool // show GoMLX's command-line progress bar
 	Log             io.Writer
+	// OnStep, if set, is called after every training step with the number
+	// of steps done (counting resumed ones), the run's total and the
+	// step's training loss (e.g. to drive a progress.Bar).
+	OnStep func(step, total int, loss float64)
 	// Grad, if set (adjoint.Direct or adjoint.Adjoint), trains the ODE-Net
 	// with adjoint.Trainer: the block is solved on the host (Dopri5 adaptive
 	// with RTol/ATol, other methods with Config.Steps fixed steps) and the
@@ -197,6 +201,9 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 		if loop.LoopStep >= lastEpochStart {
 			lossSum += loss
 			lossN++
+		}
+		if opts.OnStep != nil {
+			opts.OnStep(loop.LoopStep+1, target, loss)
 		}
 		// LoopStep is the global step before this step's update.
 		return ckpts.record(loop.LoopStep+1, loss)
