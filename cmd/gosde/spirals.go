@@ -29,8 +29,12 @@ func runSpirals(args []string) error {
 	lr := fs.Float64("lr", 1e-3, "Adam learning rate")
 	n := fs.Int("spirals", 1000, "number of spirals generated (10% held out)")
 	seed := fs.Uint64("seed", 1, "random seed")
+	saveEvery := fs.Int("save-every", 100, "checkpoint every this many steps (and at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *saveEvery < 1 {
+		return fmt.Errorf("--save-every must be ≥ 1, got %d", *saveEvery)
 	}
 	if *method != string(adjoint.Direct) && *method != string(adjoint.Adjoint) {
 		return fmt.Errorf("--method must be direct or adjoint, got %q", *method)
@@ -46,6 +50,7 @@ func runSpirals(args []string) error {
 		Iters: *iters, Batch: *batch, LR: *lr, Seed: *seed,
 		Solver:     spirals.SolverConfig{Method: adjoint.Method(*method), Solver: diffeq.Method(*solver), Substeps: *substeps},
 		Checkpoint: filepath.Join(*out, "spirals.ckpt"),
+		SaveEvery:  *saveEvery,
 	}
 	cfg.Data.N = *n
 	res, err := spirals.Setup(b, cfg)
