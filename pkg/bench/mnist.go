@@ -60,6 +60,14 @@ func mnistTrain(b backends.Backend, method adjoint.Method, set *mnist.Set, batch
 	if method != adjoint.Direct && method != adjoint.Adjoint {
 		return nil, fmt.Errorf("method %q not supported (want %s or %s)", method, adjoint.Direct, adjoint.Adjoint)
 	}
+	name := "mnist"
+	if method != adjoint.Direct {
+		name = "mnistadj"
+	}
+	if method == adjoint.Direct && !IsEmbedded(b) {
+		// As in LatentODE: the same gradient, compiled once.
+		method = adjoint.Checkpointed
+	}
 	o = o.withDefaults()
 	cfg := odenet.Config{Model: odenet.ODENet, Method: diffeq.Dopri5, Steps: 1}
 	solver, err := odenet.SolverOptions(cfg, 1e-3, 1e-3)
@@ -124,10 +132,6 @@ func mnistTrain(b backends.Backend, method adjoint.Method, set *mnist.Set, batch
 	})
 	if err != nil {
 		return nil, err
-	}
-	name := "mnist"
-	if method != adjoint.Direct {
-		name = "mnistadj"
 	}
 	r := newResult(name, b)
 	m.fill(r)

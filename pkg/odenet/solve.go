@@ -90,8 +90,10 @@ func headLogits(ctx *context.Context, z *graph.Node) *graph.Node {
 // NewSolvedTrainer returns an adjoint.Trainer of the ODE-Net (AdjointModel)
 // with weights in ctx; cfg.Method must be adjoint.Direct or adjoint.Adjoint.
 func NewSolvedTrainer(b backends.Backend, ctx *context.Context, cfg adjoint.TrainerConfig) (*adjoint.Trainer, error) {
-	if cfg.Method != adjoint.Direct && cfg.Method != adjoint.Adjoint {
-		return nil, fmt.Errorf("odenet: gradient method %q not supported (want %s or %s)", cfg.Method, adjoint.Direct, adjoint.Adjoint)
+	switch cfg.Method {
+	case adjoint.Direct, adjoint.Checkpointed, adjoint.Adjoint:
+	default:
+		return nil, fmt.Errorf("odenet: gradient method %q not supported (want %s, %s or %s)", cfg.Method, adjoint.Direct, adjoint.Checkpointed, adjoint.Adjoint)
 	}
 	t, err := adjoint.NewTrainer(b, ctx, AdjointModel(), cfg)
 	if err != nil {
