@@ -73,11 +73,13 @@ func runLatentSDE(args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed (data and noise)")
 	chunk := fs.Int("chunk", -1, "solver steps per executable call, recomputed in the backward pass (0: the whole solve in one graph; default: 10 on XLA, whose compile time grows with the graph, 0 on the pure-Go backend)")
 	shards := fs.Int("shards", 0, "row blocks of the batch trained concurrently (0: one per CPU on the pure-Go backend, 1 on XLA)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *steps < 0 || *saveEvery < 1 || *samples < 2 {
-		return errors.New("--steps must be ≥ 0, --save-every ≥ 1, --samples ≥ 2")
+	if err := checkFlags(fs, atLeast(0, "steps", "z0-std", "sigma", "shards"), atLeast(-1, "chunk"),
+		atLeast(1, "save-every", "paths", "latent", "context", "hidden", "encoder-hidden"), atLeast(2, "obs", "samples"),
+		positive("t1", "obs-noise", "dt", "lr"), finite("theta", "mu", "z0-mean")); err != nil {
+		return err
 	}
 	sched, err := latentsde.ParseKLSchedule(*klSpec)
 	if err != nil {
@@ -144,20 +146,21 @@ func runLatentSDE(args []string) error {
 		return checkpoint.WriteHistory(histPath, tr.History())
 	}
 	var total float64
+	bar := newProgressBar(os.Stdout, "latentsde", *steps)
 	for tr.GlobalStep() < *steps {
 		st, err := tr.Step(data)
 		if err != nil {
 			return err
 		}
 		total += st.Seconds
-		progress(st, *steps)
+		progress(bar, st)
 		if st.Step%*saveEvery == 0 || st.Step == *steps {
 			if err := save(); err != nil {
 				return err
 			}
 		}
 	}
-	fmt.Println()
+	bar.done()
 	if err := save(); err != nil {
 		return err
 	}
@@ -166,12 +169,9 @@ func runLatentSDE(args []string) error {
 	return latentSDEReport(tr, p, data, &hist, *samples, *seed, *out)
 }
 
-// progress prints a one-line progress bar with the step's figures.
-func progress(st latentsde.StepStats, total int) {
-	const width = 24
-	done := min(width, st.Step*width/max(total, 1))
-	fmt.Printf("\r[%s%s] %d/%d  loss %.4g  loglik %.4g  KL %.4g (w %.2f)  %.0f ms/step ",
-		strings.Repeat("=", done), strings.Repeat(" ", width-done), st.Step, total, st.Loss, st.LogLik, st.KL, st.KLWeight, 1000*st.Seconds)
+// progress shows the step's figures on the progress bar.
+func progress(bar *progressBar, st latentsde.StepStats) {
+	bar.update(st.Step, fmt.Sprintf("loss %.4g  loglik %.4g  KL %.4g (w %.2f)  %.0f ms/step", st.Loss, st.LogLik, st.KL, st.KLWeight, 1000*st.Seconds))
 }
 
 // firstCoord returns rows[i][k*dim] for k < n: the first data coordinate
@@ -247,17 +247,18 @@ func latentSDEPlots(tr *latentsde.Trainer, data latentsde.Data, hist *latentSDEH
 	if err != nil {
 		return err
 	}
-	// Posterior samples for the first three sequences, with their data.
-	few := data.Head(3)
+	// Posterior samples for the first three sequences (or fewer), with their data.
+	nFew := min(3, len(obs))
+	few := data.Head(nFew)
 	post, _, err := tr.SamplePosterior(few, fine, seed+2)
 	if err != nil {
 		return err
 	}
 	var lines []plotting.Series
-	for i := range 3 {
+	for i := range nFew {
 		lines = append(lines, plotting.Series{Label: fmt.Sprintf("data %d", i), Xs: ts, Ys: obs[i], Points: true, Dashed: true, Color: plotting.PaletteColor(i)})
 	}
-	figPost, err := plotting.Paths("posterior samples given 3 observed sequences", fine, firstCoord(post, len(fine), 1), nil, lines...)
+	figPost, err := plotting.Paths(fmt.Sprintf("posterior samples given %d observed sequences", nFew), fine, firstCoord(post, len(fine), 1), nil, lines...)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/diffeq"
@@ -30,7 +29,10 @@ func runSpirals(args []string) error {
 	n := fs.Int("spirals", 1000, "number of spirals generated (10% held out)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	saveEvery := fs.Int("save-every", 100, "checkpoint every this many steps (and at the end)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFlags(fs, atLeast(1, "iters", "batch", "substeps"), atLeast(10, "spirals"), positive("lr")); err != nil {
 		return err
 	}
 	if *saveEvery < 1 {
@@ -123,33 +125,14 @@ func spiralsFigures(res *spirals.Result, out string) error {
 	return nil
 }
 
-// spiralsBar is a one-line text progress bar on stderr (also used by
-// `gosde basics`).
-type spiralsBar struct {
-	name  string
-	total int
-	start time.Time
-	last  time.Time
-}
+// spiralsBar is the training progress of `gosde spirals` and `gosde basics`
+// on stderr (plain lines when stderr is not a terminal).
+type spiralsBar struct{ *progressBar }
 
 func newSpiralsBar(name string, total int) *spiralsBar {
-	return &spiralsBar{name: name, total: total, start: time.Now()}
+	return &spiralsBar{newProgressBar(os.Stderr, name, total)}
 }
 
 func (p *spiralsBar) update(step int, loss float64) {
-	now := time.Now()
-	if step != p.total && now.Sub(p.last) < 250*time.Millisecond {
-		return
-	}
-	p.last = now
-	const width = 30
-	frac := 1.0
-	if p.total > 0 {
-		frac = min(1, float64(step)/float64(p.total))
-	}
-	fill := int(frac * width)
-	el := now.Sub(p.start).Seconds()
-	fmt.Fprintf(os.Stderr, "\r%s [%s%s] %d/%d loss %.4g  %.1fs", p.name, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), step, p.total, loss, el)
+	p.progressBar.update(step, fmt.Sprintf("loss %.4g", loss))
 }
-
-func (p *spiralsBar) done() { fmt.Fprintln(os.Stderr) }

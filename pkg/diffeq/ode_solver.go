@@ -503,8 +503,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 	z, t := z0, ts[0]
 	sol.StepTimes = []float64{t}
 	attempts, steps, nonFinite := 0, 0, 0
-	failedNewton := 0
-	defer func() { println("newton failures", failedNewton) }()
+	noGrow := false // Kvaerno5: after a rejection the next accepted step does not grow
 	for next := 1; next < len(ts); {
 		if attempts >= opts.MaxSteps {
 			return fmt.Errorf("diffeq.Solve: %w: Options.MaxSteps=%d reached at t=%g (step %g)", ErrMaxSteps, opts.MaxSteps, t, h)
@@ -521,7 +520,9 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 			target = ts[len(ts)-1]
 		}
 		hTry, last := h, false
-		if t+hTry >= target || target-(t+hTry) < 1e-12*span {
+		// A sliver below 1e-12 of the times' size joins the step (relative to
+		// the times, not the span: a span of 4e10 may start with steps of 1e-6).
+		if t+hTry >= target || target-(t+hTry) < 1e-12*math.Max(math.Abs(target), math.Abs(t)) {
 			hTry, last = target-t, true
 		}
 		attempts++
@@ -530,7 +531,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 			return err
 		}
 		if a.failed != "" {
-			failedNewton++
+			noGrow = true
 			h = hTry * 0.5
 			sol.Rejected++
 			continue
@@ -546,6 +547,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 		nonFinite = 0
 		factor := stepFactorOrder(a.ratio, q)
 		if a.ratio > 1 {
+			noGrow = opts.Method.IsImplicit()
 			sol.Rejected++
 			h = hTry * math.Min(1, factor)
 			continue
@@ -591,6 +593,9 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 			next++
 		}
 		z, k1, t = a.zNext, a.kNext, tNew
+		if noGrow {
+			factor, noGrow = math.Min(factor, 1), false
+		}
 		if !last || factor < 1 {
 			h = hTry * factor
 		}
