@@ -31,7 +31,7 @@ NB_SOURCES := $(wildcard notebooks/src/*.go.md)
 DOCKER ?= docker
 IMAGE ?= gosde
 
-.PHONY: help tools test test-go vet fmt-check test-scripts notebooks notebooks-gen \
+.PHONY: help tools test test-go fuzz fuzz-short fuzz-run vet fmt-check test-scripts notebooks notebooks-gen \
 	notebooks-check-gen demo lab bench xla-cpu test-xla browser-test docker-cpu docker-cuda clean distclean
 
 help: ## list the targets
@@ -40,10 +40,29 @@ help: ## list the targets
 tools: ## install Jupyter (.venv), GoNB, goimports and the gonb kernel (idempotent)
 	bash scripts/install-tools.sh
 
-test: tools vet fmt-check test-go test-xla test-scripts notebooks-check-gen notebooks browser-test ## everything CI runs
+test: tools vet fmt-check test-go fuzz-short test-xla test-scripts notebooks-check-gen notebooks browser-test ## everything CI runs
 
 test-go: ## Go tests only
 	$(GO) test -timeout $(GO_TEST_TIMEOUT) $(GO_TEST_PKGS)
+
+# Go fuzz targets (func FuzzXxx in *_test.go under pkg/, internal/, cmd/), found by name and run
+# one at a time: the readers of user files (checkpoints, histories, MNIST IDX) and input checks.
+FUZZTIME ?= 10m
+FUZZTIME_SHORT ?= 10s
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 10m), one after another
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME)
+
+fuzz-short: ## run every Go fuzz target briefly (FUZZTIME_SHORT, default 10s each); part of `make test`
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME_SHORT)
+
+fuzz-run:
+	@grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' pkg internal cmd | sort | while read -r f; do \
+		dir="./$$(dirname "$$f")"; \
+		for fn in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$f"); do \
+			echo "fuzz $$dir $$fn for $(FUZZ_FOR)"; \
+			$(GO) test "$$dir" -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_FOR) || exit 1; \
+		done; \
+	done
 
 vet: ## go vet ./...
 	$(GO) vet ./...
