@@ -28,7 +28,10 @@ func runAdjoint(args []string) error {
 	stepsFlag := fs.String("steps", "100,1000", "comma-separated step counts for the memory table (empty: skip it)")
 	directMax := fs.Int("direct-max", 1000, "largest step count for the direct method in the memory table")
 	hidden := fs.Int("hidden", 64, "hidden width of the memory table's MLP (state 8, batch 256, float32)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFlags(fs, atLeast(0, "direct-max"), atLeast(1, "hidden")); err != nil {
 		return err
 	}
 	b, err := backend.New()

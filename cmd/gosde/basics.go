@@ -25,8 +25,14 @@ func runBasics(args []string) error {
 	plotEvery := fs.Int("plot-every", 0, "save a figure every N steps (0: only the final one)")
 	gif := fs.Bool("gif", false, "also write an animated GIF of the figures (needs --plot-every)")
 	seed := fs.Uint64("seed", 1, "random seed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := checkFlags(fs, atLeast(1, "linear-steps", "mlp-steps"), atLeast(0, "plot-every")); err != nil {
+		return err
+	}
+	if *gif && *plotEvery == 0 {
+		return fmt.Errorf("--gif needs --plot-every > 0 (the GIF's frames)")
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -28,17 +27,11 @@ func runBench(args []string) error {
 	hostNoise := fs.Bool("host-noise", false, "SDE rows: draw the Brownian increments on the host on every backend (default: only on the pure-Go backend, in the graph elsewhere)")
 	cfg := fs.String("backend", "", "backend configuration as in GOMLX_BACKEND (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	asJSON := fs.Bool("json", false, "print one JSON object per row instead of a line")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *repeats < 1 {
-		return fmt.Errorf("--repeats must be ≥ 1, got %d", *repeats)
-	}
-	if *warmup < 0 || *shards < 0 || *chunk < 0 {
-		return fmt.Errorf("--warmup, --shards and --chunk must be ≥ 0")
+	if err := checkFlags(fs, atLeast(1, "repeats"), atLeast(0, "warmup", "shards", "chunk", "reuse-plan")); err != nil {
+		return err
 	}
 	selected, err := bench.Select(*rows)
 	if err != nil {

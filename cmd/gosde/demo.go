@@ -31,11 +31,11 @@ func runDemo(args []string) error {
 	t1 := fs.Float64("t1", 10, "end time")
 	dt := fs.Float64("dt", 0.01, "solver step")
 	seed := fs.Uint64("seed", 1, "Brownian seed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *paths < 2 {
-		return fmt.Errorf("--paths must be ≥ 2, got %d", *paths)
+	if err := checkFlags(fs, atLeast(2, "paths"), atLeast(0, "sigma"), positive("t1", "dt")); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("creating --out: %w", err)

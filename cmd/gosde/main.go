@@ -6,7 +6,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 )
@@ -28,35 +31,59 @@ func register(name, summary string, run func(args []string) error) {
 	commands[name] = command{name: name, summary: summary, run: run}
 }
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "usage: gosde <command> [flags]\n\ncommands:\n")
+// usage prints the list of subcommands.
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: gosde <command> [flags]\n\ncommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun `gosde <command> -h` for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun `gosde <command> -h` for a command's flags.\n")
 }
 
-func main() {
-	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
-		usage()
-		if len(os.Args) < 2 {
-			os.Exit(2)
+func main() { os.Exit(runMain(os.Args[1:])) }
+
+// runMain runs the subcommand args[0] with the flags args[1:] and returns the
+// exit status: 0 on success and for help, 1 for any error, which is printed
+// as one line on stderr. A panic (a bug, or a library that panics on bad
+// input) is also turned into one line and status 1: no goroutine dump.
+func runMain(args []string) (code int) {
+	name := "gosde"
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "%s: internal error: %s\n", name, oneLine(fmt.Sprint(r)))
+			code = 1
 		}
-		return
+	}()
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return 1
 	}
-	cmd, ok := commands[os.Args[1]]
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if _, ok := commands[args[1]]; ok {
+				return runMain([]string{args[1], "-h"})
+			}
+		}
+		usage(os.Stdout)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "gosde: unknown command %q\n\n", os.Args[1])
-		usage()
-		os.Exit(2)
+		fmt.Fprintf(os.Stderr, "gosde: unknown command %q (gosde help lists the commands)\n", args[0])
+		return 1
 	}
-	if err := cmd.run(os.Args[2:]); err != nil {
-		fmt.Fprintf(os.Stderr, "gosde %s: %v\n", cmd.name, err)
-		os.Exit(1)
+	name = "gosde " + cmd.name
+	if err := cmd.run(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", name, oneLine(err.Error()))
+		return 1
 	}
+	return 0
 }

@@ -33,7 +33,11 @@ func runOUKL(args []string) error {
 	f32 := fs.Bool("float32", false, "solve in float32 (faster) instead of float64")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	table := fs.Bool("table", false, "print the convergence table instead: paths 30 … 10^5 at --dt, then dt 1e-2 … 1e-4 at --paths")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFlags(fs, positive("t1", "dt", "post-theta", "sigma"), atLeast(2, "saves", "paths"),
+		finite("prior-theta", "prior-mu", "post-mu", "z0")); err != nil {
 		return err
 	}
 	b, err := sequentialBackend()
