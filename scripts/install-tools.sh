@@ -6,9 +6,10 @@
 #     jupyter-nbconvert and jupyter-notebook packages instead (no JupyterLab).
 #   - GoNB v0.11.1 (the Go kernel) and goimports (golang.org/x/tools v0.52.0),
 #     built with the local Go into $GOSDE_BIN.
-#   - optionally gopls v0.23.0 (completion and hover in JupyterLab): GOSDE_GOPLS=1.
-#     It goes to .tools/lsp/bin, which only scripts/lab.sh puts on PATH: GoNB starts
-#     gopls in every kernel it can find it in, which slows headless runs down.
+#   - gopls v0.23.0 (completion and hover in JupyterLab) with GOSDE_GOPLS=1, which
+#     scripts/lab.sh (`make lab`) sets on its first start. It goes to .tools/lsp/bin,
+#     which only scripts/lab.sh puts on PATH: GoNB starts gopls in every kernel it can
+#     find it in, which slows headless runs down.
 #   - the GoNB kernel spec (`gonb --install --raw_error`).
 #   - a C compiler (gcc, from apt) when Go has none: gosde links the XLA backend with cgo.
 #
@@ -19,7 +20,7 @@
 #   GOSDE_VENV     virtual environment for Jupyter (default: <repo>/.venv)
 #   GOSDE_BIN      where Go tools are installed (default: $(go env GOBIN), else $(go env GOPATH)/bin)
 #   GOSDE_JUPYTER  auto (default: PyPI, else Debian), pypi, or debian
-#   GOSDE_GOPLS    1 to also install gopls into $GOSDE_LSP_BIN (default 0)
+#   GOSDE_GOPLS    1 to also install gopls into $GOSDE_LSP_BIN (default 0; `make lab` sets 1)
 #   GOSDE_LSP_BIN  where gopls goes (default: <repo>/.tools/lsp/bin)
 #   PYTHON         the Python that creates the venv (default: python3)
 #
