@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -29,24 +30,45 @@ type chunked struct {
 	dopri    bool
 	fwd, vjp *context.Exec
 	dynVars  []*context.Variable
+
+	// SDE models: the form and method of the Direct solve; the chunk
+	// executables also take the Brownian increments (K, batch, m).
+	sde    *diffeq.SDE
+	method diffeq.Method
 }
 
 func newChunked(t *Trainer) (*chunked, error) {
-	// Solver.Chunk as the host solves use it (the ODE's options have their
-	// defaults filled).
-	c := &chunked{t: t, k: t.ode.opts.Solver.Chunk, dopri: t.ode.opts.Solver.Method == diffeq.Dopri5}
+	// Solver.Chunk as the host solves use it.
+	c := &chunked{t: t, k: t.cfg.Solver.Chunk}
 	if c.k == 0 {
 		c.k = 16
 	}
-	m := t.ode.opts.Solver.Method
-	if !c.dopri && m.IsAdaptive() {
-		return nil, fmt.Errorf("adjoint.NewTrainer: Checkpointed supports dopri5 and the fixed-step methods, got %q", m)
+	if t.ode != nil {
+		m := t.ode.opts.Solver.Method
+		c.dopri = m == diffeq.Dopri5
+		if !c.dopri && m.IsAdaptive() {
+			return nil, fmt.Errorf("adjoint.NewTrainer: Checkpointed supports dopri5 and the fixed-step methods, got %q", m)
+		}
+	} else {
+		c.method = t.sde.method
+		if c.method == diffeq.ReversibleHeun {
+			return nil, fmt.Errorf("adjoint.NewTrainer: Checkpointed does not take reversible_heun (use Method reversible)")
+		}
+		form, err := solvedForm(t.sde.sde, c.method)
+		if err != nil {
+			return nil, fmt.Errorf("adjoint.NewTrainer: %w", err)
+		}
+		c.sde = &form
 	}
 	var err error
-	if c.fwd, err = context.NewExec(t.backend, t.ctx, c.fwdGraph); err != nil {
+	fwd, vjp := any(c.fwdGraph), any(c.vjpGraph)
+	if c.sde != nil {
+		fwd = c.fwdGraphSDE
+	}
+	if c.fwd, err = context.NewExecAny(t.backend, t.ctx, fwd); err != nil {
 		return nil, err
 	}
-	if c.vjp, err = context.NewExec(t.backend, t.ctx, c.vjpGraph); err != nil {
+	if c.vjp, err = context.NewExecAny(t.backend, t.ctx, vjp); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -61,17 +83,24 @@ func (c *chunked) terms() int {
 }
 
 // run builds the chunk's steps from z; steps is (K, 2): the start time and
-// size of each step. It returns the state after the chunk and the terms
-// (K, T, batch, d).
-func (c *chunked) run(ctx *context.Context, z, steps *Node) (zEnd, terms *Node) {
+// size of each step; dW (SDEs) is (K, batch, m), the Brownian increments of
+// the steps. It returns the state after the chunk and the terms (K, T,
+// batch, d).
+func (c *chunked) run(ctx *context.Context, z, steps, dW *Node) (zEnd, terms *Node) {
 	ctx = ctx.In(DynamicsScope)
-	f, m := c.t.model.ODE, c.t.ode.opts.Solver.Method
 	steps = graph.ConvertDType(steps, z.DType())
 	var k1 *Node
 	var all []*Node
 	for k := range c.k {
 		t := graph.Reshape(graph.Slice(steps, graph.AxisElem(k), graph.AxisElem(0)))
 		h := graph.Reshape(graph.Slice(steps, graph.AxisElem(k), graph.AxisElem(1)))
+		if c.sde != nil {
+			w := graph.Reshape(graph.Slice(dW, graph.AxisElem(k)), dW.Shape().Dimensions[1:]...)
+			z = must(diffeq.StepSDE(ctx, *c.sde, c.method, t, h, z, graph.ConvertDType(w, z.DType())))
+			all = append(all, graph.ExpandAxes(z, 0))
+			continue
+		}
+		f, m := c.t.model.ODE, c.t.ode.opts.Solver.Method
 		if c.dopri {
 			if k1 == nil {
 				k1 = f(ctx.Reuse(), t, z)
@@ -92,15 +121,25 @@ func (c *chunked) run(ctx *context.Context, z, steps *Node) (zEnd, terms *Node) 
 
 // fwdGraph: z, steps (K, 2) → z after the chunk, terms (K, T, batch, d).
 func (c *chunked) fwdGraph(ctx *context.Context, z, steps *Node) []*Node {
-	zEnd, terms := c.run(ctx, z, steps)
+	zEnd, terms := c.run(ctx, z, steps, nil)
 	return []*Node{zEnd, terms}
 }
 
-// vjpGraph: z, steps, the cotangents of the terms and of the end state →
-// the cotangent of z and the gradients of the dynamics' weights.
+// fwdGraphSDE is fwdGraph with the Brownian increments dW (K, batch, m).
+func (c *chunked) fwdGraphSDE(ctx *context.Context, z, steps, dW *Node) []*Node {
+	zEnd, terms := c.run(ctx, z, steps, dW)
+	return []*Node{zEnd, terms}
+}
+
+// vjpGraph: z, steps, the cotangents of the terms and of the end state
+// [, dW] → the cotangent of z and the gradients of the dynamics' weights.
 func (c *chunked) vjpGraph(ctx *context.Context, in []*Node) []*Node {
 	z := graph.Identity(in[0])
-	zEnd, terms := c.run(ctx, z, in[1])
+	var dW *Node
+	if c.sde != nil {
+		dW = in[4]
+	}
+	zEnd, terms := c.run(ctx, z, in[1], dW)
 	s := graph.Add(graph.ReduceAllSum(graph.Mul(terms, in[2])), graph.ReduceAllSum(graph.Mul(zEnd, in[3])))
 	g := s.Graph()
 	vars := usedTrainable(ctx, g)
@@ -113,6 +152,19 @@ func (c *chunked) vjpGraph(ctx *context.Context, in []*Node) []*Node {
 // step's terms; hostNFE counts the evaluations of a planning solve.
 func (c *chunked) plan(inputs []*tensors.Tensor, ts []float64) (steps [][2]float64, at []int, w [][]float64, hostNFE int, err error) {
 	t := c.t
+	if c.sde != nil {
+		grid, saveIdx, err := diffeq.SDEGrid(ts, t.cfg.Solver.Dt)
+		if err != nil {
+			return nil, nil, nil, 0, fmt.Errorf("adjoint.Trainer: %w", err)
+		}
+		for k := range len(grid) - 1 {
+			steps = append(steps, [2]float64{grid[k], grid[k+1] - grid[k]})
+		}
+		for _, k := range saveIdx {
+			at, w = append(at, k-1), append(w, []float64{1})
+		}
+		return steps, at, w, 0, nil
+	}
 	if c.dopri {
 		p, nfe, _, err := t.odePlan(inputs, ts)
 		if err != nil {
@@ -164,10 +216,17 @@ func (c *chunked) gradients(inputs []*tensors.Tensor, ts []float64) (float64, []
 	size := z0.Shape().Size()
 	nChunks := (len(steps) + c.k - 1) / c.k
 	nT := c.terms()
-	perEval := 1
-	if c.dopri {
+	var perEval int
+	var bm *diffeq.Brownian
+	switch {
+	case c.sde != nil:
+		perEval = diffeq.SDENFEPerStep(c.method)
+		if bm, err = t.brownian(z0, ts); err != nil {
+			return 0, nil, err
+		}
+	case c.dopri:
 		perEval = 6
-	} else {
+	default:
 		perEval = t.ode.opts.Solver.Method.NFEPerStep()
 	}
 	t.nfe.Forward = hostNFE + nChunks*c.k*perEval
@@ -175,6 +234,7 @@ func (c *chunked) gradients(inputs []*tensors.Tensor, ts []float64) (float64, []
 
 	// Forward, keeping the state at the start of every chunk and the terms.
 	stepIn := make([]*tensors.Tensor, nChunks)
+	noise := make([]*tensors.Tensor, nChunks)
 	starts := make([]*tensors.Tensor, nChunks)
 	terms := make([][]float64, nChunks)
 	z := z0
@@ -189,7 +249,12 @@ func (c *chunked) gradients(inputs []*tensors.Tensor, ts []float64) (float64, []
 		}
 		stepIn[ch] = diffeq.FromFloat64s(dtype, sv, c.k, 2)
 		starts[ch] = z
-		res, err := c.fwd.Exec(z, stepIn[ch])
+		args := []any{z, stepIn[ch]}
+		if bm != nil {
+			noise[ch] = chunkNoise(bm, steps, ch*c.k, c.k, dtype)
+			args = append(args, noise[ch])
+		}
+		res, err := c.fwd.Exec(args...)
 		if err != nil {
 			return 0, nil, fmt.Errorf("adjoint.Trainer: checkpointed forward, chunk %d: %w", ch, err)
 		}
@@ -263,8 +328,12 @@ func (c *chunked) gradients(inputs []*tensors.Tensor, ts []float64) (float64, []
 		}
 	}
 	for ch := nChunks - 1; ch >= 0; ch-- {
-		res, g, err := c.vjp.ExecWithGraph(starts[ch], stepIn[ch],
-			diffeq.FromFloat64s(dtype, cot[ch], append([]int{c.k, nT}, dims...)...), diffeq.FromFloat64s(dtype, a, dims...))
+		args := []any{starts[ch], stepIn[ch],
+			diffeq.FromFloat64s(dtype, cot[ch], append([]int{c.k, nT}, dims...)...), diffeq.FromFloat64s(dtype, a, dims...)}
+		if bm != nil {
+			args = append(args, noise[ch])
+		}
+		res, g, err := c.vjp.ExecWithGraph(args...)
 		if err != nil {
 			return 0, nil, fmt.Errorf("adjoint.Trainer: checkpointed backward, chunk %d: %w", ch, err)
 		}
@@ -293,4 +362,17 @@ func (c *chunked) gradients(inputs []*tensors.Tensor, ts []float64) (float64, []
 		}
 	}
 	return lossV, t.collect(acc), nil
+}
+
+// chunkNoise returns the Brownian increments (K, batch, m) of the steps
+// from first to first+K−1, zero for the padding steps past the end.
+func chunkNoise(bm *diffeq.Brownian, steps [][2]float64, first, k int, dtype dtypes.DType) *tensors.Tensor {
+	batch, m := bm.Shape()
+	v := make([]float64, k*batch*m)
+	for j := range k {
+		if s := first + j; s < len(steps) {
+			copy(v[j*batch*m:], bm.Increment(steps[s][0], steps[s][0]+steps[s][1]))
+		}
+	}
+	return diffeq.FromFloat64s(dtype, v, k, batch, m)
 }

@@ -32,7 +32,7 @@ const (
 	// Adjoint is the continuous adjoint (ODEs) or the stochastic adjoint
 	// (SDEs, Stratonovich): memory independent of the number of steps.
 	Adjoint Method = "adjoint"
-	// Checkpointed (ODEs) is backpropagation through the solver's steps, as
+	// Checkpointed is backpropagation through the solver's steps, as
 	// Direct, computed chunk by chunk: the solve runs in executables of
 	// Solver.Chunk steps (default 16) whose step times and sizes are inputs,
 	// and the backward pass recomputes each chunk in a vector–Jacobian
@@ -174,9 +174,6 @@ func NewTrainer(b backends.Backend, ctx *context.Context, m Model, cfg TrainerCo
 	switch cfg.Method {
 	case Direct, Adjoint:
 	case Checkpointed:
-		if m.ODE == nil {
-			return nil, fmt.Errorf("adjoint.NewTrainer: Method %q is implemented for ODE models; use direct or adjoint for SDEs", cfg.Method)
-		}
 	case Reversible:
 		if m.SDE == nil {
 			return nil, fmt.Errorf("adjoint.NewTrainer: Method %q needs Model.SDE (write an ODE as an SDE with zero diffusion)", cfg.Method)
