@@ -31,6 +31,7 @@ type ODESolver struct {
 	dense8 *context.Exec         // Dopri8: the continuous extension's extra stages
 	eval   *context.Exec         // f(t, z)
 	jac    *context.Exec         // Kvaerno5: f(t, z) and its Jacobian per row
+	event  *context.Exec         // Options.Event: g(t, z)
 
 	implicit *implicitCache // Kvaerno5: f and its Jacobian at the current state
 
@@ -59,6 +60,10 @@ type Solution struct {
 	// Jacobians counts the Jacobians of f evaluated (Kvaerno5); each costs
 	// about d evaluations' worth of reverse-mode passes.
 	Jacobians int
+	// Event (with Options.Event) is the first root of the event function, or
+	// nil when the solve reached the last save time without one. When set,
+	// Ts and Ys hold only the save times before the event.
+	Event *Event
 }
 
 // adaptiveMethods lists the methods NewODESolver accepts, for messages.
@@ -79,6 +84,9 @@ func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options
 	opts.Method = cmp.Or(opts.Method, RK4)
 	if opts.Method.NFEPerStep() == 0 {
 		return nil, fmt.Errorf("diffeq.NewODESolver: Options.Method %q is not an ODE method (%s)", opts.Method, odeMethods)
+	}
+	if opts.Event != nil && !opts.Method.IsAdaptive() {
+		return nil, fmt.Errorf("diffeq.NewODESolver: Options.Event needs an adaptive method (it is located on the dense output), got Options.Method %q", opts.Method)
 	}
 	if ctx == nil {
 		ctx = context.New()
@@ -500,6 +508,12 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 		zv, _ := Float64s(z0)
 		h = initialStep(zv, fv, opts.RTol, opts.ATol, span)
 	}
+	var ev *eventState
+	if opts.Event != nil {
+		if ev, err = s.newEventState(ts[0], z0); err != nil {
+			return err
+		}
+	}
 	z, t := z0, ts[0]
 	sol.StepTimes = []float64{t}
 	attempts, steps, nonFinite := 0, 0, 0
@@ -564,6 +578,32 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 				}
 			}
 			return dense(math.Min(1, math.Max(0, (tq-t)/hTry))), nil
+		}
+		if ev != nil {
+			hit, err := ev.check(s, t, tNew, a, denseAt)
+			if err != nil {
+				return err
+			}
+			if hit != nil {
+				// Save times before the event inside this step (dense output).
+				for opts.Dense && next < len(ts) && ts[next] < hit.T {
+					v, err := denseAt(ts[next])
+					if err != nil {
+						return err
+					}
+					sol.Ys = append(sol.Ys, FromFloat64s(dtype, v, z0.Shape().Dimensions...))
+					sol.StepsPerInterval = append(sol.StepsPerInterval, steps)
+					sol.Steps += steps
+					steps = 0
+					next++
+				}
+				sol.Steps += steps + 1
+				sol.StepTimes = append(sol.StepTimes, hit.T)
+				sol.Ts = sol.Ts[:len(sol.Ys)]
+				sol.Event = hit
+				sol.NextStep = h
+				return nil
+			}
 		}
 		steps++
 		sol.StepTimes = append(sol.StepTimes, tNew)

@@ -126,6 +126,15 @@ type Options struct {
 	// Many closely spaced save times then cost no extra steps. The last save
 	// time always ends a step.
 	Dense bool
+	// Event (adaptive ODE methods): the solve stops at the first root of
+	// g(t, z) (the first sign change of any of its elements over an
+	// accepted step, located by bisection on the step's dense output) and
+	// returns it in Solution.Event. Two sign changes within one step are
+	// not seen. ODESolver.EventTimeGradient differentiates the event time.
+	Event EventFunc
+	// EventTol is the width of the final bracket of the event time (default
+	// 1e-13·max(1, |t|)).
+	EventTol float64
 	// NoiseInGraph (SDESolver): draw the Brownian increments inside each
 	// chunk's graph from a counter-based key (see CounterNormals) instead
 	// of on the host: increment k of path i is √h_k·CounterNormal(seed, k,
