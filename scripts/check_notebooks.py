@@ -10,7 +10,9 @@ on, per code cell:
   - a stderr stream with a line starting "exit status 1".."9..." or containing
     "signal:" (a program killed by a signal);
   - "unknown or not implemented" in any stream (an unknown %magic);
-  - a code cell with source that was not executed (no execution_count).
+  - a code cell with source that was not executed (no execution_count);
+  - a code cell that printed more than MAX_STDOUT_LINES lines to stdout (a
+    loop printing every step: use a progress bar, pkg/progress).
 
 Cells tagged "raises-exception" may hold errors on purpose and are only
 checked for having run. A notebook path that does not exist counts as failed
@@ -31,6 +33,7 @@ EXIT_STATUS = re.compile(r"^exit status [1-9]", re.MULTILINE)
 SIGNAL = re.compile(r"signal:")
 UNKNOWN_MAGIC = "unknown or not implemented"
 ALLOW_ERRORS_TAG = "raises-exception"
+MAX_STDOUT_LINES = 300
 
 
 def _text(value):
@@ -58,6 +61,11 @@ def cell_problems(cell):
     source = _text(cell.get("source")).strip()
     if source and cell.get("execution_count") is None:
         problems.append("not executed")
+    stdout_lines = sum(_text(out.get("text")).count("\n") for out in cell.get("outputs", [])
+                       if out.get("output_type") == "stream" and out.get("name") == "stdout")
+    if stdout_lines > MAX_STDOUT_LINES:
+        problems.append(f"printed {stdout_lines} lines to stdout (more than {MAX_STDOUT_LINES}: "
+                        "show progress with pkg/progress instead)")
     tags = cell.get("metadata", {}).get("tags", [])
     if ALLOW_ERRORS_TAG in tags:
         return problems

@@ -121,6 +121,15 @@ class CheckerOnSyntheticCells(unittest.TestCase):
         self.assertEqual(len(p(self.cell([self.stream("stderr", "signal: segmentation fault\n")]))), 1)
         self.assertEqual(len(p(self.cell([self.stream("stdout", '"%x" unknown or not implemented yet.')]))), 1)
 
+    def test_too_many_stdout_lines(self):
+        p = check_notebooks.cell_problems
+        n = check_notebooks.MAX_STDOUT_LINES
+        self.assertEqual(p(self.cell([self.stream("stdout", "step\n" * n)])), [])
+        self.assertEqual(p(self.cell([self.stream("stderr", "go: downloading\n" * (n + 1))])), [])
+        got = p(self.cell([self.stream("stdout", "step\n" * n), self.stream("stdout", ["step 2000\n"])]))
+        self.assertEqual(len(got), 1)
+        self.assertIn(f"printed {n + 1} lines", got[0])
+
     def test_empty_cell_need_not_run(self):
         self.assertEqual(check_notebooks.cell_problems(self.cell([], count=None, source="  \n")), [])
 
