@@ -73,6 +73,7 @@ func runLatentSDE(args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed (data and noise)")
 	chunk := fs.Int("chunk", -1, "solver steps per executable call, recomputed in the backward pass (0: the whole solve in one graph; default: 10 on XLA, whose compile time grows with the graph, 0 on the pure-Go backend)")
 	shards := fs.Int("shards", 0, "row blocks of the batch trained concurrently (0: one per CPU on the pure-Go backend, 1 on XLA)")
+	method := fs.String("method", "solver", "training objective: solver (backprop through the Euler–Maruyama solve) or matching (SDE Matching: simulation-free, no solver in the training loop; --chunk and --shards do not apply)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -84,6 +85,10 @@ func runLatentSDE(args []string) error {
 	sched, err := latentsde.ParseKLSchedule(*klSpec)
 	if err != nil {
 		return fmt.Errorf("--kl: %w", err)
+	}
+	objective := latentsde.Objective(*method)
+	if err := objective.Validate(); err != nil {
+		return fmt.Errorf("--method: %w", err)
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
@@ -122,7 +127,7 @@ func runLatentSDE(args []string) error {
 			*shards = runtime.NumCPU()
 		}
 	}
-	tr, err := latentsde.NewTrainer(b, ctx, model, latentsde.TrainConfig{LearningRate: *lr, Schedule: sched, Seed: *seed, Chunk: *chunk, Shards: *shards})
+	tr, err := latentsde.NewTrainer(b, ctx, model, latentsde.TrainConfig{LearningRate: *lr, Schedule: sched, Seed: *seed, Chunk: *chunk, Shards: *shards, Objective: objective})
 	if err != nil {
 		return err
 	}
