@@ -22,8 +22,10 @@
 // (len(ts), batch, d). Times are float64 on the host and passed to graphs as
 // scalars of the state's dtype.
 //
-// ODE methods: Euler, Midpoint, RK4 (fixed steps) and Dopri5 (adaptive, with
-// RTol/ATol, a step limit and a step-underflow error). SDE methods:
+// ODE methods: Euler, Midpoint, RK4 (fixed steps); Dopri5, Tsit5, Bosh3 and
+// Dopri8 (adaptive, with RTol/ATol, dense output, a step limit and a
+// step-underflow error); Kvaerno5 (implicit, L-stable, for stiff problems).
+// Options.Event stops an adaptive solve at the first root of g(t, z). SDE methods:
 // Euler–Maruyama and Milstein (Ito), Heun, Midpoint and reversible Heun
 // (Stratonovich), with diagonal, scalar, additive and general noise.
 // Brownian motion is reproducible: the increment over an interval depends
