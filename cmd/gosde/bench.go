@@ -24,7 +24,7 @@ func runBench(args []string) error {
 	warmup := fs.Int("warmup", 3, "untimed runs before timing (compilation happens there)")
 	shards := fs.Int("shards", 0, "SDE rows: split the batch over this many goroutines (0: number of CPUs on the pure-Go backend, 1 otherwise)")
 	chunk := fs.Int("chunk", 0, "SDE rows: solver steps per executable call (0: diffeq's default)")
-	hostNoise := fs.Bool("host-noise", false, "SDE rows: draw the Brownian increments on the host on every backend (default: only on the pure-Go backend, in the graph elsewhere)")
+	noise := fs.String("noise", "auto", "SDE rows: where the Brownian increments are drawn: host, graph (from a counter-based key), or auto (graph on accelerators, host on CPUs)")
 	cfg := fs.String("backend", "", "backend configuration as in GOMLX_BACKEND (default: $GOMLX_BACKEND, else the pure-Go backend)")
 	asJSON := fs.Bool("json", false, "print one JSON object per row instead of a line")
 	if err := parseFlags(fs, args); err != nil {
@@ -46,7 +46,7 @@ func runBench(args []string) error {
 		return err
 	}
 	defer b.Finalize()
-	o := bench.Options{Repeats: *repeats, Warmup: *warmup, Shards: *shards, Chunk: *chunk, ReusePlan: *reusePlan, HostNoise: *hostNoise}
+	o := bench.Options{Repeats: *repeats, Warmup: *warmup, Shards: *shards, Chunk: *chunk, ReusePlan: *reusePlan, Noise: *noise}
 	if *warmup == 0 {
 		o.Warmup = -1
 	}

@@ -54,11 +54,11 @@ type Options struct {
 	// Dopri5 (MNIST, latent ODE); 0: a host solve plans every step, as
 	// torchdiffeq does.
 	ReusePlan int
-	// HostNoise makes the SDE rows draw their Brownian increments on the
-	// host (diffeq.Brownian) on every backend; by default only the embedded
-	// pure-Go backend does, and others draw them inside the graph
-	// (diffeq.Options.NoiseInGraph).
-	HostNoise bool
+	// Noise is where the SDE rows draw their Brownian increments: "host"
+	// (diffeq.Brownian), "graph" (diffeq.Options.NoiseInGraph) or "" /
+	// "auto": in the graph where diffeq.PreferNoiseInGraph says so (an
+	// accelerator), on the host elsewhere.
+	Noise string
 
 	// clock, set by RunRow, receives the time of the first finished run.
 	clock *rowClock

@@ -3,7 +3,6 @@ package bench_test
 import (
 	"fmt"
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -64,9 +63,6 @@ func trainCompiles(t *testing.T, method adjoint.Method, n int, changing bool) (i
 		Method: method, Solver: diffeq.Options{Method: diffeq.Dopri5, RTol: 1e-6, ATol: 1e-8},
 		Optimizer: optimizers.Adam().LearningRate(lr).Done()})
 	if err != nil {
-		if strings.Contains(err.Error(), "unknown") {
-			t.Skipf("method %q not available: %v", method, err)
-		}
 		t.Fatal(err)
 	}
 	x := tensors.FromFlatDataAndDimensions([]float64{0.3, -0.2, 0.5, 0.1, 0.4, -0.6, -0.3, 0.2, 0.1, 0.5, -0.1, 0.3}, 4, 3)
@@ -94,9 +90,8 @@ func trainCompiles(t *testing.T, method adjoint.Method, n int, changing bool) (i
 // 3-step run:
 //   - adjoint.Direct with one horizon and one step plan: its graphs are
 //     cached per plan length, so repeating a plan compiles nothing;
-//   - the chunked method ("checkpointed", graphs independent of the plan)
-//     with a horizon that changes every step. It is skipped while
-//     adjoint.NewTrainer does not know the method.
+//   - adjoint.Checkpointed (chunk executables independent of the plan)
+//     with a horizon that changes every step.
 //
 // Direct with changing horizons compiles one graph per padded plan length
 // (diffeq.PaddedLen) and is only logged.
@@ -108,7 +103,7 @@ func TestCompilesDoNotGrowWithSteps(t *testing.T) {
 	}{
 		{adjoint.Direct, false, true},
 		{adjoint.Direct, true, false},
-		{adjoint.Method("checkpointed"), true, true},
+		{adjoint.Checkpointed, true, true},
 	} {
 		t.Run(fmt.Sprintf("%s/changing=%v", tc.method, tc.changing), func(t *testing.T) {
 			if !tc.assert && testing.Short() {

@@ -138,9 +138,9 @@ func initWeights(b backends.Backend, ctx *context.Context, d int, fs ...diffeq.F
 // diagonal noise, state 8, drift and diffusion SDEMLP, from t = 0 to 1 with
 // dt 1e-3 (1000 steps), float32, for the given batch, through
 // diffeq.SDESolver (or diffeq.ShardedSDESolver with Options.Shards > 1).
-// The Brownian increments are drawn inside the timed solve: on the host on
-// the embedded backend (or with Options.HostNoise), inside the graph from a
-// counter-based key elsewhere (diffeq.Options.NoiseInGraph). Throughput is
+// The Brownian increments are drawn inside the timed solve, on the host or
+// inside the graph from a counter-based key (diffeq.Options.NoiseInGraph)
+// as Options.Noise says. Throughput is
 // path-steps/s = batch × 1000 / seconds.
 func SDEForward(b backends.Backend, batch int, o Options) (*Result, error) {
 	const d, steps = 8, 1000
@@ -149,7 +149,16 @@ func SDEForward(b backends.Backend, batch int, o Options) (*Result, error) {
 	}
 	ctx := context.New()
 	sde := diffeq.SDE{Drift: SDEMLP("drift"), Diffusion: SDEMLP("diffusion")}
-	inGraph := !o.HostNoise && !IsEmbedded(b)
+	var inGraph bool
+	switch o.Noise {
+	case "", "auto":
+		inGraph = diffeq.PreferNoiseInGraph(b)
+	case "graph":
+		inGraph = true
+	case "host":
+	default:
+		return nil, fmt.Errorf("bench.SDEForward: Options.Noise must be auto, host or graph, got %q", o.Noise)
+	}
 	opts := diffeq.Options{Method: diffeq.EulerMaruyama, Dt: 1.0 / steps, Chunk: o.Chunk, NoiseInGraph: inGraph}
 	if err := initWeights(b, ctx, d, sde.Drift, sde.Diffusion); err != nil {
 		return nil, fmt.Errorf("bench.SDEForward: %w", err)

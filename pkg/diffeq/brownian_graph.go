@@ -3,7 +3,9 @@ package diffeq
 import (
 	"fmt"
 	"math"
+	"strings"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -37,6 +39,19 @@ import (
 // solver's step grid only, step k over [t_k, t_{k+1}] being
 // √(t_{k+1} − t_k)·N(seed, k, j), and two solves with different steps see
 // unrelated paths. Brownian stays the reference on the pure-Go backend.
+
+// PreferNoiseInGraph reports whether Options.NoiseInGraph is the better
+// choice on backend b: true when b's first device is an accelerator (XLA on
+// a GPU), where drawing the noise on the host costs more than the solve and
+// a transfer per chunk; false on CPUs (the pure-Go backend, XLA CPU), where
+// the host generator is as fast and remains the reference.
+func PreferNoiseInGraph(b backends.Backend) bool {
+	if b == nil || b.NumDevices() < 1 {
+		return false
+	}
+	dev := strings.ToLower(b.DeviceDescription(0))
+	return !strings.HasPrefix(dev, "cpu") && !strings.HasPrefix(dev, "device#") && !strings.Contains(b.Name(), "(go)")
+}
 
 // counterStepSalt separates the step counter from the seed in the key.
 const counterStepSalt = 0x632be59bd9b4e019
@@ -114,9 +129,7 @@ func CounterIncrements(key, h *Node, steps, batch, m int) *Node {
 	return graph.Mul(n, s)
 }
 
-// graphSplitmix64 is splitmix64 on a Uint64 node, element-wise. The right
-// shifts are divisions by powers of two (GoMLX's pure-Go backend has no
-// shift operations; XLA turns them back into shifts).
+// graphSplitmix64 is splitmix64 on a Uint64 node, element-wise.
 func graphSplitmix64(z *Node) *Node {
 	g := z.Graph()
 	z = graph.Mul(graph.BitwiseXor(z, shiftRight(z, 30)), graph.Const(g, uint64(0xbf58476d1ce4e5b9)))
@@ -124,7 +137,13 @@ func graphSplitmix64(z *Node) *Node {
 	return graph.BitwiseXor(z, shiftRight(z, 31))
 }
 
-// shiftRight returns z >> n for a Uint64 node z, 0 < n < 64.
+// shiftRight returns z >> n for a Uint64 node z, 0 < n < 64: a logical
+// shift where the backend has one (XLA), else a division by 2ⁿ (GoMLX's
+// pure-Go backend has no shift operations). Both give the same bits.
 func shiftRight(z *Node, n uint) *Node {
-	return graph.Div(z, graph.Const(z.Graph(), uint64(1)<<n))
+	g := z.Graph()
+	if g.Backend().Capabilities().Operations[backends.OpTypeShiftRightLogical] {
+		return graph.BitwiseShiftRightLogical(z, graph.Const(g, uint64(n)))
+	}
+	return graph.Div(z, graph.Const(g, uint64(1)<<n))
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -349,5 +350,38 @@ func TestSDESolverNoiseInGraph(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// fakeDevice is a backend that reports another first device.
+type fakeDevice struct {
+	backends.Backend
+	name, dev string
+}
+
+func (f fakeDevice) Name() string                                { return f.name }
+func (f fakeDevice) DeviceDescription(backends.DeviceNum) string { return f.dev }
+
+// TestPreferNoiseInGraph: in-graph noise is preferred on accelerators only.
+func TestPreferNoiseInGraph(t *testing.T) {
+	b := backend.Shared()
+	for _, tc := range []struct {
+		name, dev string
+		want      bool
+	}{
+		{"SimpleGo (go)", "device#0", false},
+		{"xla", "cpu:0 [processId=0]", false},
+		{"xla", "cuda:0", true},
+		{"xla", "gpu:0", true},
+	} {
+		if got := diffeq.PreferNoiseInGraph(fakeDevice{b, tc.name, tc.dev}); got != tc.want {
+			t.Errorf("backend %q with device %q: %v, want %v", tc.name, tc.dev, got, tc.want)
+		}
+	}
+	if diffeq.PreferNoiseInGraph(nil) {
+		t.Error("nil backend: true, want false")
+	}
+	if dev := b.DeviceDescription(0); diffeq.PreferNoiseInGraph(b) != !(strings.HasPrefix(dev, "cpu") || strings.HasPrefix(dev, "device#")) {
+		t.Errorf("configured backend %s (device %q): PreferNoiseInGraph %v", b.Name(), dev, diffeq.PreferNoiseInGraph(b))
 	}
 }
