@@ -32,7 +32,7 @@ DOCKER ?= docker
 IMAGE ?= gosde
 
 .PHONY: help tools test test-go fuzz fuzz-short fuzz-run vet fmt-check test-scripts notebooks notebooks-gen \
-	notebooks-check-gen demo lab bench xla-cpu test-xla browser-test docker-cpu docker-cuda clean distclean
+	notebooks-check-gen demo lab bench bench-peers xla-cpu test-xla gpu-bundle gpu-check browser-test docker-cpu docker-cuda clean distclean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  make %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -94,6 +94,16 @@ lab: tools ## JupyterLab on notebooks/ with the gonb kernel (LAB_IP, LAB_PORT, L
 bench: tools ## `gosde bench`
 	$(GO) run ./cmd/gosde bench
 
+# Peers from PyPI (benchmarks/peers/requirements.txt; torch's CUDA build, ~4 GB) in their own venv.
+PEERS_VENV ?= $(CURDIR)/.venv-peers
+PEERS_ARGS ?=
+bench-peers: ## gosde beside torchsde, torchdiffeq and diffrax, interleaved; one table (PEERS_ARGS=--help)
+	@if [ ! -x "$(PEERS_VENV)/bin/python" ] || ! cmp -s benchmarks/peers/requirements.txt "$(PEERS_VENV)/.requirements"; then \
+		$(PYTHON) -m venv "$(PEERS_VENV)" && "$(PEERS_VENV)/bin/pip" install -q --upgrade pip && \
+		"$(PEERS_VENV)/bin/pip" install -q -r benchmarks/peers/requirements.txt && \
+		cp benchmarks/peers/requirements.txt "$(PEERS_VENV)/.requirements"; fi
+	"$(PEERS_VENV)/bin/python" benchmarks/peers/run.py $(PEERS_ARGS)
+
 xla-cpu: ## install a PJRT CPU plugin for GOMLX_BACKEND=xla:cpu
 	bash scripts/install-xla-cpu.sh
 
@@ -103,6 +113,14 @@ test-xla: ## Go tests of the core packages on XLA CPU (installs the plugin)
 	@plugin="$$(bash scripts/install-xla-cpu.sh | sed -n 's/^export GOMLX_BACKEND=//p')"; \
 	echo "GOMLX_BACKEND=$$plugin"; \
 	GOMLX_BACKEND="$$plugin" $(GO) test -timeout $(GO_TEST_TIMEOUT) $(XLA_TEST_PKGS)
+
+# GPU check from binaries built here (scripts/gpu-check.sh; docs/backends.md, "Running the GPU check").
+GPU_BUNDLE ?= out/gpu-bundle
+gpu-bundle: ## build gosde + the core test binaries into $(GPU_BUNDLE) (and .tar.xz) to run on a CUDA machine
+	bash scripts/gpu-check.sh bundle $(GPU_BUNDLE)
+
+gpu-check: ## on a CUDA machine: tests + gosde bench from $(GPU_BUNDLE) (PLUGIN=path/xla_cuda_plugin.so, else found in jax)
+	bash scripts/gpu-check.sh run --bundle $(GPU_BUNDLE) $(if $(PLUGIN),--plugin $(PLUGIN)) $(GPU_CHECK_ARGS)
 
 browser-test: tools ## run 00-quickstart in JupyterLab in headless chromium
 	bash tests/browser/run.sh

@@ -163,11 +163,13 @@ func (r *Result) String() string {
 	if len(r.CPUSeconds.Values) > 0 {
 		fmt.Fprintf(&b, " | CPU %.3g s/run", r.CPUSeconds.Median)
 	}
-	verdict := "below target"
-	if r.Met() {
-		verdict = "meets target"
+	if r.Anchor != 0 || r.Target != 0 { // PeerRows have neither
+		verdict := "below target"
+		if r.Met() {
+			verdict = "meets target"
+		}
+		fmt.Fprintf(&b, " | %s %s, target %s: %s", r.AnchorName, fmtVal(r.Anchor), fmtVal(r.Target), verdict)
 	}
-	fmt.Fprintf(&b, " | %s %s, target %s: %s", r.AnchorName, fmtVal(r.Anchor), fmtVal(r.Target), verdict)
 	if r.Note != "" {
 		fmt.Fprintf(&b, " | %s", r.Note)
 	}

@@ -77,9 +77,9 @@ func Rows() []Row {
 	}
 }
 
-// Lookup returns the row with the given name.
+// Lookup returns the row with the given name, among Rows and PeerRows.
 func Lookup(name string) (Row, bool) {
-	for _, r := range Rows() {
+	for _, r := range append(Rows(), PeerRows()...) {
 		if r.Name == name {
 			return r, true
 		}
@@ -221,8 +221,11 @@ func SDEForward(b backends.Backend, batch int, o Options) (*Result, error) {
 // OUKL measures the OU KL check row: latentsde.OUKLCheck with the reference
 // OU pair, 4096 paths, dt 1e-3, float32 (as torchsde by default), from t = 0 to 1. Each run builds its
 // solver (compilation included), as a user's call does. Value: seconds.
-func OUKL(b backends.Backend, o Options) (*Result, error) {
-	cfg := latentsde.OUKLConfig{Pair: latentsde.ReferenceOUPair, Paths: 4096, Dt: 1e-3, Seed: 1, DType: dtypes.Float32}
+func OUKL(b backends.Backend, o Options) (*Result, error) { return ouKL(b, o, "oukl", 100) }
+
+// ouKL is OUKL for row name with the given number of save times.
+func ouKL(b backends.Backend, o Options, name string, saves int) (*Result, error) {
+	cfg := latentsde.OUKLConfig{Pair: latentsde.ReferenceOUPair, Saves: saves, Paths: 4096, Dt: 1e-3, Seed: 1, DType: dtypes.Float32}
 	var res *latentsde.OUKLResult
 	m, err := measure(o, 0, func() error {
 		var err error
@@ -232,7 +235,7 @@ func OUKL(b backends.Backend, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench.OUKL: %w", err)
 	}
-	r := newResult("oukl", b)
+	r := newResult(name, b)
 	m.fill(r)
 	r.NFE = res.Steps
 	r.Note = fmt.Sprintf("KL %.4g ± %.2g (closed form %.4g, Euler expectation %.4g); NFE = steps",
@@ -276,6 +279,12 @@ func LatentODE(b backends.Backend, method adjoint.Method, o Options) (*Result, e
 	if method != adjoint.Direct {
 		name = "latodeadj"
 	}
+	return latentODE(b, method, o, name, nil)
+}
+
+// latentODE is LatentODE for row name, with spirals.BenchConfig changed by
+// setting (if not nil).
+func latentODE(b backends.Backend, method adjoint.Method, o Options, name string, setting func(*spirals.Config)) (*Result, error) {
 	if method == adjoint.Direct && !IsEmbedded(b) {
 		// The same gradient through fixed-size chunk executables, compiled
 		// once, instead of one unrolled graph per Dopri5 plan length, whose
@@ -283,6 +292,9 @@ func LatentODE(b backends.Backend, method adjoint.Method, o Options) (*Result, e
 		method = adjoint.Checkpointed
 	}
 	cfg := spirals.BenchConfig(method)
+	if setting != nil {
+		setting(&cfg)
+	}
 	cfg.Solver.Shards = o.shardsFor(b)
 	step, nfeOf, err := spirals.BenchStepper(b, cfg)
 	if err != nil {
