@@ -103,7 +103,7 @@ func (c *chunked) run(ctx *context.Context, z, steps, dW *Node) (zEnd, terms *No
 		f, m := c.t.model.ODE, c.t.ode.opts.Solver.Method
 		if c.dopri {
 			if k1 == nil {
-				k1 = f(ctx.Reuse(), t, z)
+				k1 = f(ctx.Checked(false), t, z)
 			}
 			var ts [diffeq.DenseTerms]*Node
 			z, k1, ts = diffeq.Dopri5DenseStep(ctx, f, t, h, z, k1)

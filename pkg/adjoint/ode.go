@@ -187,7 +187,7 @@ func (o *ODE) augmented(batch, d int) diffeq.Func {
 		t := graph.Neg(s)
 		z := graph.Identity(graph.StopGradient(graph.Reshape(graph.Slice(y, graph.AxisRange(), graph.AxisRange(0, n)), batch, d)))
 		a := graph.StopGradient(graph.Reshape(graph.Slice(y, graph.AxisRange(), graph.AxisRange(n, 2*n)), batch, d))
-		fz := o.f(ctx.Reuse(), t, z)
+		fz := o.f(ctx.Checked(false), t, z)
 		wrt := append([]*Node{z}, paramNodes(g, o.params)...)
 		grads := graph.Gradient(graph.ReduceAllSum(graph.Mul(fz, a)), wrt...)
 		parts := []*Node{graph.Reshape(graph.Neg(fz), 1, n), graph.Reshape(grads[0], 1, n)}

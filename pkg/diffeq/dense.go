@@ -167,7 +167,7 @@ func integratePlan(ctx *context.Context, f Func, z0, steps, weights *Node, check
 	if weights.Rank() != 2 || weights.Shape().Dim(1) != 5*n {
 		return nil, nil, fmt.Errorf("diffeq.IntegratePlan: weights must be shaped (nSave, %d), got %s", 5*n, weights.Shape())
 	}
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	dt := z0.DType()
 	steps, weights = graph.ConvertDType(steps, dt), graph.ConvertDType(weights, dt)
 	size := z0.Shape().Size()

@@ -35,7 +35,7 @@ func (s *ODESolver) newEventState(t0 float64, z0 *tensors.Tensor) (*eventState, 
 	if s.event == nil {
 		g := s.opts.Event
 		e, err := context.NewExec(s.backend, s.ctx, func(ctx *context.Context, t, z *Node) *Node {
-			return graph.ConvertDType(g(ctx.Reuse(), t, z), z.DType())
+			return graph.ConvertDType(g(ctx.Checked(false), t, z), z.DType())
 		})
 		if err != nil {
 			return nil, fmt.Errorf("diffeq.Solve: Options.Event: %w", err)
@@ -140,7 +140,7 @@ func (s *ODESolver) EventTimeGradient(ev *Event, dzdθ *tensors.Tensor) (float64
 	}
 	g, f, idx := s.opts.Event, s.f, ev.Index
 	out, err := context.ExecOnceN(s.backend, s.ctx, func(ctx *context.Context, t, z *Node) []*Node {
-		ctx = ctx.Reuse()
+		ctx = ctx.Checked(false)
 		gv := graph.ConvertDType(g(ctx, t, z), z.DType())
 		flat := graph.Reshape(gv, gv.Shape().Size())
 		onehot := make([]float64, gv.Shape().Size())

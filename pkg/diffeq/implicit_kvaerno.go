@@ -42,7 +42,7 @@ const (
 // (batch, d, d), J[b, i, j] = ∂fᵢ/∂zⱼ at row b, by one reverse-mode pass per
 // output component. f must act row by row.
 func rowJacobian(ctx *context.Context, f Func, t, z *Node) []*Node {
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	out := f(ctx, t, z)
 	batch, d := z.Shape().Dim(0), z.Shape().Dim(1)
 	rows := make([]*Node, d)

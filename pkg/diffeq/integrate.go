@@ -112,7 +112,7 @@ func stepsOn(ctx *context.Context, m Method, f Func, t, dt, z *Node, n int) (*No
 			tk = graph.Add(t, graph.MulScalar(dt, float64(k)))
 		}
 		if m == Dopri5 {
-			z, _, _ = Dopri5Step(ctx, f, tk, dt, z, f(ctx.Reuse(), tk, z))
+			z, _, _ = Dopri5Step(ctx, f, tk, dt, z, f(ctx.Checked(false), tk, z))
 			continue
 		}
 		z, err = StepODE(ctx, m, f, tk, dt, z)

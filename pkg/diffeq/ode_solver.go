@@ -66,7 +66,7 @@ type Solution struct {
 	Event *Event
 }
 
-// adaptiveMethods lists the methods NewODESolver accepts, for messages.
+// odeMethods lists the methods NewODESolver accepts, for messages.
 const odeMethods = "euler, midpoint, rk4, dopri5, tsit5, bosh3, dopri8, kvaerno5"
 
 // NewODESolver returns a solver of f whose weights live in ctx. Zero fields of
@@ -95,7 +95,7 @@ func NewODESolver(b backends.Backend, ctx *context.Context, f Func, opts Options
 	s := &ODESolver{backend: b, ctx: ctx, f: fc, opts: opts, chunks: map[int]*context.Exec{}}
 	var err error
 	s.eval, err = context.NewExec(b, ctx, func(ctx *context.Context, t, z *Node) *Node {
-		return fc(ctx.Reuse(), t, z)
+		return fc(ctx.Checked(false), t, z)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("diffeq.NewODESolver: %w", err)

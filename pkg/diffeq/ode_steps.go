@@ -27,7 +27,7 @@ func axpy(z, dt *Node, coeffs []float64, ks []*Node) *Node {
 // Dopri8) without error control, from time t to t+dt; t and dt are scalar
 // nodes of z's dtype. It returns the new state.
 func StepODE(ctx *context.Context, m Method, f Func, t, dt, z *Node) (*Node, error) {
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	if tb := tableauOf(m); tb != nil && m != Dopri5 {
 		zNext, _, _ := tb.stages(ctx, f, t, dt, z, callField(ctx, f, t, z))
 		return zNext, nil
@@ -86,7 +86,7 @@ func Dopri5Step(ctx *context.Context, f Func, t, dt, z, k1 *Node) (zNext, k7, er
 // once (GoMLX's gradient of a product with a scalar broadcasts the scalar
 // again for every product).
 func dopri5Stages(ctx *context.Context, f Func, t, dt, dtz, z, k1 *Node) (zNext *Node, ks []*Node) {
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	ks = make([]*Node, 7)
 	ks[0] = k1
 	for i := 1; i < 7; i++ {

@@ -17,7 +17,7 @@ const DenseTerms = 5
 // with h = 0 leaves z unchanged and its terms give z at every θ, so a fixed
 // number of steps can carry a shorter plan padded with empty steps.
 func Dopri5DenseStep(ctx *context.Context, f Func, t, h, z, k1 *Node) (zNext, k7 *Node, terms [DenseTerms]*Node) {
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	hz := graph.BroadcastToShape(h, z.Shape())
 	zNext, ks := dopri5Stages(ctx, f, t, h, hz, z, k1)
 	r2 := graph.Sub(zNext, z)

@@ -152,7 +152,7 @@ func SDENFEPerStep(m Method) int {
 
 // evalSDE evaluates drift and diffusion at (t, z) and checks their shapes.
 func evalSDE(ctx *context.Context, s SDE, t, z *Node) (f, g *Node, err error) {
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	f = s.Drift(ctx, t, z)
 	if f == nil || !f.Shape().Equal(z.Shape()) {
 		return nil, nil, fmt.Errorf("diffeq: SDE.Drift must return the state's shape %s, got %s", z.Shape(), shapeOf(f))

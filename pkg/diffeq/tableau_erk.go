@@ -267,7 +267,7 @@ func tableauOf(m Method) *erkTableau {
 // It returns the solution, kNext = f(t+dt, zNext) and the stages (with kNext
 // appended when the last stage is not first-same-as-last).
 func (tb *erkTableau) stages(ctx *context.Context, f Func, t, dt, z, k1 *Node) (zNext, kNext *Node, ks []*Node) {
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	s := len(tb.c)
 	ks = make([]*Node, s, s+1)
 	ks[0] = k1
@@ -312,7 +312,7 @@ func (tb *erkTableau) ratio(dt, z, zNext *Node, ks []*Node, rtol, atol float64) 
 // from (t, z) of size dt with stages ks (13: the 12 stages and f(t+dt,
 // zNext)), evaluating f three more times.
 func dop853Dense(ctx *context.Context, f Func, t, dt, z *Node, ks []*Node) []*Node {
-	ctx = ctx.Reuse()
+	ctx = ctx.Checked(false)
 	all := append([]*Node(nil), ks...)
 	for _, x := range dop853Extra {
 		zi := axpy(z, dt, x.a, all)

@@ -10,8 +10,9 @@ type Node = graph.Node
 
 // Func is a vector field: given the time t (a scalar node of z's dtype) and a
 // batch of states z (batch, d), it returns a node shaped like z. Weights come
-// from ctx; a solver calls Func many times in one graph, so ctx arrives with
-// Reuse() set.
+// from ctx; a solver calls Func many times in one graph, so ctx arrives
+// unchecked (Checked(false)): the first call creates the weights (a plain
+// context.New() is enough, as with any GoMLX layer), later calls reuse them.
 type Func func(ctx *context.Context, t, z *Node) *Node
 
 // Method names a solver.

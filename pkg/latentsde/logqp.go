@@ -57,9 +57,9 @@ func StableDivide(num, g *Node, floor float64) *Node {
 // LogqpRate returns ½‖(f − h)/g‖² per path (shape (batch,)) at (t, z), along
 // with f and g (needed by a step).
 func LogqpRate(ctx *context.Context, s PosteriorPrior, t, z *Node) (rate, f, g *Node) {
-	f = s.Posterior(ctx.Reuse(), t, z)
-	h := s.Prior(ctx.Reuse(), t, z)
-	g = s.Diffusion(ctx.Reuse(), t, z)
+	f = s.Posterior(ctx.Checked(false), t, z)
+	h := s.Prior(ctx.Checked(false), t, z)
+	g = s.Diffusion(ctx.Checked(false), t, z)
 	u := StableDivide(graph.Sub(f, h), g, s.floor())
 	sq := graph.Square(u)
 	if sq.Shape().Dim(-1) == 1 {
@@ -123,14 +123,14 @@ func (s PosteriorPrior) Augmented(d int) diffeq.SDE {
 	if d == 1 {
 		sde.Noise = diffeq.Scalar
 		sde.Diffusion = func(ctx *context.Context, t, za *Node) *Node {
-			g := s.Diffusion(ctx.Reuse(), t, split(za))
+			g := s.Diffusion(ctx.Checked(false), t, split(za))
 			return graph.Concatenate([]*Node{g, graph.ZerosLike(g)}, -1)
 		}
 		return sde
 	}
 	sde.Noise, sde.BrownianSize = diffeq.General, d
 	sde.Diffusion = func(ctx *context.Context, t, za *Node) *Node {
-		g := s.Diffusion(ctx.Reuse(), t, split(za)) // (batch, d)
+		g := s.Diffusion(ctx.Checked(false), t, split(za)) // (batch, d)
 		dd := shapes.Make(g.DType(), g.Shape().Dimensions[0], d, d)
 		eye := graph.DiagonalWithValue(graph.Scalar(za.Graph(), g.DType(), 1), d)
 		diag := graph.Mul(graph.BroadcastToShape(graph.ExpandAxes(g, -1), dd), broadcastTo(eye, dd)) // (batch, d, d)

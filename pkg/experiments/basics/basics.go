@@ -158,7 +158,7 @@ type Learner struct {
 func (l *Learner) field() diffeq.Func {
 	cfg := l.cfg
 	return func(ctx *context.Context, _, z *graph.Node) *graph.Node {
-		// Unchecked: the solver passes ctx.Reuse(), and the first call creates the weights.
+		// Unchecked, as the solver passes it: the first call creates the weights.
 		ctx = ctx.In("field").Checked(false)
 		if cfg.Model == Linear {
 			a := ctx.VariableWithShape("A", shapes.Make(z.DType(), 2, 2)).ValueGraph(z.Graph())
