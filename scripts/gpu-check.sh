@@ -39,13 +39,14 @@ die() { printf 'gpu-check: ERROR: %s\n' "$*" >&2; exit 2; }
 # overrides the list).
 IFS=',' read -ra PKGS <<<"${GPU_CHECK_PKGS:-backend,diffeq,adjoint,nn,latentsde,bench}"
 
-usage() { sed -n '2,34p' "$0"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 # atomic_write FILE: stdin to FILE through a temporary file in the same directory.
 atomic_write() {
 	local tmp
 	tmp="$(mktemp "$1.tmp.XXXXXX")"
 	cat >"$tmp"
+	chmod 0644 "$tmp"
 	mv -f "$tmp" "$1"
 }
 
