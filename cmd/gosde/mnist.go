@@ -24,6 +24,56 @@ func init() {
 // quickLimit is the largest --train-limit that selects the quick-run settings.
 const quickLimit = 5000
 
+// mnistQuick are the quick runs' settings: flag name and value.
+var mnistQuick = []struct{ name, value string }{
+	{"solver", string(diffeq.Euler)}, {"steps", "1"}, {"batch", "2"}, {"optimizer", "sgd"}, {"lr", "0.01"},
+}
+
+// mnistBytesPerImage is the memory one image of a training batch takes:
+// peak RSS grew by 546 MB from batch 32 to batch 256 (ODE-Net, RK4, 2
+// steps, float32), 2.4 MB per image. The stem's 26×26×64 activations and
+// their gradients dominate, so the figure hardly depends on the model or
+// the steps.
+const mnistBytesPerImage = 2.5e6
+
+// checkBatchMemory refuses a batch whose estimated memory exceeds the
+// memory available (MemAvailable on Linux; no check where it is unknown),
+// before anything is allocated.
+func checkBatchMemory(batch int) error {
+	avail, ok := availableMemory()
+	need := float64(batch) * mnistBytesPerImage
+	if ok && need > float64(avail) {
+		return fmt.Errorf("--batch %d needs about %.1f GB (%.1f MB per image), more than the %.1f GB of memory available: use a smaller --batch",
+			batch, need/1e9, mnistBytesPerImage/1e6, float64(avail)/1e9)
+	}
+	return nil
+}
+
+// availableMemory returns MemAvailable from /proc/meminfo in bytes.
+func availableMemory() (uint64, bool) {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			var kb uint64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb * 1024, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// mnistDataDir names the data directory in messages.
+func mnistDataDir(dir string) string {
+	if dir == "" {
+		return "(the GoMNIST module's data/)"
+	}
+	return dir
+}
+
 func runMNIST(args []string) error {
 	fs := flag.NewFlagSet("mnist", flag.ContinueOnError)
 	model := fs.String("model", odenet.ODENet, "classifier: odenet or resnet")
@@ -35,7 +85,7 @@ func runMNIST(args []string) error {
 	shards := fs.Int("shards", 0, "with --method: row blocks of each batch trained concurrently (0: one per CPU on the pure-Go backend, 1 on XLA)")
 	steps := fs.Int("steps", 2, "solver steps over [0, 1] (ODE-Net)")
 	epochs := fs.Int("epochs", 1, "training epochs")
-	batch := fs.Int("batch", 128, "training batch size (quick runs, --train-limit ≤ 5000: 2)")
+	batch := fs.Int("batch", 128, "training batch size")
 	evalBatch := fs.Int("eval-batch", 500, "evaluation batch size")
 	lr := fs.Float64("lr", 0, "learning rate (0: 1e-3 for adam, 0.1 for sgd)")
 	opt := fs.String("optimizer", "adam", "optimizer: adam, or sgd (with momentum 0.9, as the reference)")
@@ -46,36 +96,34 @@ func runMNIST(args []string) error {
 	ckptEvery := fs.Int("checkpoint-every", 100, "steps between checkpoints")
 	seed := fs.Uint64("seed", 0, "initialisation and shuffling seed")
 	progress := fs.Bool("progress", true, "show the progress bar")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
 	// Quick runs (at most quickLimit training images) get settings found to
 	// learn fastest from few images, for every flag the user did not set:
 	// one Euler step, batch 2, SGD with momentum 0.9 at lr 0.01
-	// (docs/bench/mnist.md).
+	// (docs/bench/mnist.md). -h shows them beside each flag's default.
+	for _, q := range mnistQuick {
+		fs.Lookup(q.name).Usage += fmt.Sprintf(" [quick runs, --train-limit 1…%d: %s unless set]", quickLimit, q.value)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFlags(fs, atLeast(1, "steps", "epochs", "batch", "eval-batch", "checkpoint-every"), positive("rtol", "atol"),
+		atLeast(0, "lr", "train-limit", "test-limit", "shards")); err != nil {
+		return err
+	}
 	if *trainLimit > 0 && *trainLimit <= quickLimit {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		quick := []struct {
-			name string
-			fn   func()
-		}{
-			{"solver", func() { *solver = string(diffeq.Euler) }},
-			{"steps", func() { *steps = 1 }},
-			{"batch", func() { *batch = 2 }},
-			{"optimizer", func() { *opt = "sgd" }},
-			{"lr", func() { *lr = 0.01 }},
-		}
-		for _, q := range quick {
+		set := flagsSet(fs)
+		for _, q := range mnistQuick {
 			if !set[q.name] {
-				q.fn()
+				if err := fs.Set(q.name, q.value); err != nil {
+					return err
+				}
 			}
 		}
 		fmt.Printf("quick run (--train-limit ≤ %d): solver %s, %d steps, batch %d, %s lr %g unless set\n",
 			quickLimit, *solver, *steps, *batch, *opt, *lr)
+	}
+	if err := checkBatchMemory(*batch); err != nil {
+		return err
 	}
 	name, err := odenet.ParseModel(*model)
 	if err != nil {
@@ -96,9 +144,6 @@ func runMNIST(args []string) error {
 	default:
 		return fmt.Errorf("--method %q: want direct or adjoint (or empty for the in-graph fixed-step solve)", *method)
 	}
-	if *trainLimit < 0 || *testLimit < 0 {
-		return fmt.Errorf("--train-limit and --test-limit must be ≥ 0, got %d and %d", *trainLimit, *testLimit)
-	}
 	b, err := backend.New()
 	if err != nil {
 		return err
@@ -109,6 +154,9 @@ func runMNIST(args []string) error {
 		return err
 	}
 	trainSet, testSet = trainSet.Subset(*trainLimit), testSet.Subset(*testLimit)
+	if trainSet.N == 0 || testSet.N == 0 {
+		return fmt.Errorf("--data %q: the training set has %d images and the test set %d: both must hold at least one", mnistDataDir(*data), trainSet.N, testSet.N)
+	}
 	params, err := odenet.ParamCount(b, odenet.NewContext(*seed), cfg)
 	if err != nil {
 		return err

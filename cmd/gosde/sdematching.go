@@ -28,7 +28,7 @@ func runSDEMatching(args []string) error {
 	samples := fs.Int("samples", 500, "prior paths per evaluation")
 	shards := fs.Int("shards", 0, "the adjoint's row blocks trained concurrently (0: one per CPU on the pure-Go backend, 1 on XLA)")
 	seed := fs.Uint64("seed", 1, "random seed (data, weights, noise)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *evals < 1 || *samples < 2 || !(*seconds > 0) {

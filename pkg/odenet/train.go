@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/losses"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
+	"github.com/gomlx/gomlx/ui/notebooks"
 
 	"github.com/gosde/gosde/internal/checkpoint"
 	"github.com/gosde/gosde/pkg/adjoint"
@@ -40,7 +41,7 @@ type Options struct {
 	OutDir          string
 	CheckpointEvery int  // default 100 steps
 	Keep            int  // checkpoints of this run kept (default 3); those of earlier runs are never deleted
-	Progress        bool // show GoMLX's command-line progress bar
+	Progress        bool // show progress: GoMLX's progress bar in a terminal or notebook, else plain lines on Log
 	Log             io.Writer
 	// OnStep, if set, is called after every training step with the number
 	// of steps done (counting resumed ones), the run's total and the
@@ -183,7 +184,7 @@ func Train(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, opts Op
 	trainer := train.NewTrainer(b, ctx.Checked(false), modelFn, losses.SparseCategoricalCrossEntropyLogits, opt, nil, nil)
 	loop := train.NewLoop(trainer)
 	if opts.Progress {
-		commandline.AttachProgressBar(loop)
+		attachProgress(loop, opts.Log)
 	}
 	ds, err := NewBatches(trainSet, opts.Batch, opts.Seed, res.ResumedFrom, true)
 	if err != nil {
@@ -423,4 +424,23 @@ func tensorFloat(t *tensors.Tensor) float64 {
 		return v
 	}
 	return math.NaN()
+}
+
+// attachProgress shows a training loop's progress: GoMLX's progress bar in
+// a notebook or when stdout is a terminal (it draws with escape codes),
+// otherwise a plain line on log at each tenth of the run.
+func attachProgress(loop *train.Loop, log io.Writer) {
+	if st, err := os.Stdout.Stat(); notebooks.IsNotebook() || (err == nil && st.Mode()&os.ModeCharDevice != 0) {
+		commandline.AttachProgressBar(loop)
+		return
+	}
+	start := time.Now()
+	train.NTimesDuringLoop(loop, 10, "odenet-progress", 0, func(loop *train.Loop, metrics []*tensors.Tensor) error {
+		loss := math.NaN()
+		if len(metrics) > 0 {
+			loss = tensorFloat(metrics[0])
+		}
+		fmt.Fprintf(log, "step %d/%d: loss %.4f, %.1fs\n", loop.LoopStep+1, loop.EndStep, loss, time.Since(start).Seconds())
+		return nil
+	})
 }
