@@ -128,14 +128,14 @@ func MarginalDrift(mg Marginal, z, g, halfDivG2 *Node) *Node {
 // depend on z. |g| is floored at floor in the division (see StableDivide).
 func MatchingRate(ctx *context.Context, prior, diffusion diffeq.Func, t *Node, mg Marginal, eps *Node, floor float64, divergence bool) *Node {
 	z := graph.Add(mg.Mean, graph.Mul(mg.Std, eps))
-	g := diffusion(ctx.Reuse(), t, z)
+	g := diffusion(ctx.Checked(false), t, z)
 	var half *Node
 	if divergence {
 		dg := graph.Gradient(graph.ReduceAllSum(g), z)[0]
 		half = graph.Mul(g, dg)
 	}
 	f := MarginalDrift(mg, z, g, half)
-	h := prior(ctx.Reuse(), t, z)
+	h := prior(ctx.Checked(false), t, z)
 	u := StableDivide(graph.Sub(f, h), g, floor)
 	return graph.MulScalar(graph.ReduceSum(graph.Square(u), -1), 0.5)
 }
@@ -156,9 +156,11 @@ func matchingSpan(obsTs []float64, mc MatchingConfig) (t0, span, width float64) 
 //
 // The network: the contexts are interpolated in time with normalised
 // Gaussian kernel weights w_i(t) ∝ exp(−(t − t_i)²/2ℓ²) (ℓ =
-// Bandwidth × mean gap), c(t) = Σ_i w_i(t) c_i; c(t) and Fourier features of
-// τ = (t − t0)/(t1 − t0) go through a tanh MLP (widths mc.Hidden) with two
-// linear heads: the mean m and s = softplus(·) + MinStd.
+// Bandwidth × mean gap), c(t) = Σ_i w_i(t) c_i; c(t), Fourier features of
+// τ = (t − t0)/(t1 − t0) and a bridge feature Σ_i relu((t − t_i)(t_{i+1} −
+// t))/(t_{i+1} − t_i) (zero at the observation times, a parabola between
+// them) go through a tanh MLP (widths mc.Hidden) with two linear heads: the
+// mean m and s = softplus(·) + MinStd.
 //
 // The time derivatives are exact and computed in forward mode, by hand:
 // every layer carries its tangent ∂/∂t alongside its value (one extra
@@ -214,6 +216,30 @@ func (m *Model) marginals(ctx *context.Context, mc MatchingConfig, cs *Node, obs
 		if derivs {
 			kd := graph.BroadcastToDims(graph.MulScalar(fr, dtau), rows, len(freqs))
 			dpre = graph.Add(dpre, graph.Sub(nn.Linear(graph.Mul(cos, kd), ws, nil), nn.Linear(graph.Mul(sin, kd), wc, nil)))
+		}
+	}
+	{
+		// The bridge feature b(t) = Σ_i relu((t − t_i)(t_{i+1} − t))/(t_{i+1} − t_i):
+		// 0 at the observation times, a parabola between them (the shape of
+		// a Brownian bridge's variance), so s(t) can widen between
+		// observations at the data's time resolution.
+		lo, hi, inv := make([]float64, n-1), make([]float64, n-1), make([]float64, n-1)
+		for i := range lo {
+			lo[i], hi[i], inv[i] = obsTs[i], obsTs[i+1], 1/(obsTs[i+1]-obsTs[i])
+		}
+		row := func(v []float64) *Node {
+			return graph.BroadcastToDims(graph.ConstAsDType(g, dtype, [][]float64{v}), rows, n-1)
+		}
+		tt := graph.BroadcastToDims(graph.Reshape(t, rows, 1), rows, n-1)
+		a, c := graph.Sub(tt, row(lo)), graph.Sub(row(hi), tt)
+		inside := graph.ConvertDType(graph.GreaterThan(graph.Mul(a, c), graph.ZerosLike(a)), dtype)
+		bridge := graph.ReduceSum(graph.Mul(graph.Mul(graph.Mul(a, c), row(inv)), inside), -1)
+		wb := variable(l0, "bridge_weights", 1, h0)
+		pre = graph.Add(pre, nn.Linear(graph.Reshape(bridge, rows, 1), wb, nil))
+		if derivs {
+			// ∂t b = Σ_i 1[t_i < t < t_{i+1}] (t_i + t_{i+1} − 2t)/(t_{i+1} − t_i).
+			db := graph.ReduceSum(graph.Mul(graph.Mul(graph.Sub(c, a), row(inv)), inside), -1)
+			dpre = graph.Add(dpre, nn.Linear(graph.Reshape(db, rows, 1), wb, nil))
 		}
 	}
 	if cs != nil {
