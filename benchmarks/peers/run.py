@@ -40,8 +40,8 @@ ROWS = [
     ("latodeadj-ex", "latent ODE step, adjoint", "example", True, True),
     ("mnist", "ODE-Net MNIST, direct", "gosde", True, False),
     ("mnistadj", "ODE-Net MNIST, adjoint", "gosde", True, False),
-    ("mnist-ex", "ODE-Net MNIST, direct", "example", False, False),
-    ("mnistadj-ex", "ODE-Net MNIST, adjoint", "example", False, False),
+    ("mnist-ex", "ODE-Net MNIST, direct", "example", True, False),
+    ("mnistadj-ex", "ODE-Net MNIST, adjoint", "example", True, False),
     ("oukl", "OU KL check, 100 save times", "gosde", True, True),
     ("oukl1000", "OU KL check, 101 save times", "gosde", True, True),
 ]

@@ -14,10 +14,10 @@ import (
 )
 
 // PeerRows returns the row variants that benchmarks/peers runs beside the
-// peers (`make bench-peers`): the latent SDE and latent ODE rows at the
-// settings of torchsde's examples/latent_sde.py and torchdiffeq's
-// examples/latent_ode.py as those files run by default (names ending in
-// "-ex"), and the OU KL check with 101 save times, where gosde's grid and
+// peers (`make bench-peers`): the latent SDE, latent ODE and MNIST rows at
+// the settings of torchsde's examples/latent_sde.py and torchdiffeq's
+// examples/latent_ode.py and odenet_mnist.py as those files run by default
+// (names ending in "-ex"), and the OU KL check with 101 save times, where gosde's grid and
 // torchsde's both take 1000 steps. `gosde bench --rows` accepts their names;
 // `--rows all` leaves them out.
 func PeerRows() []Row {
@@ -43,6 +43,16 @@ func PeerRows() []Row {
 			Setting:    "as latode-ex, adjoint gradients",
 			AnchorName: "torchdiffeq", Run: func(b backends.Backend, o Options) (*Result, error) {
 				return latentODE(b, adjoint.Adjoint, o, "latodeadj-ex", latentODEExample)
+			}},
+		{Name: "mnist-ex", Work: "ODE-Net MNIST training (direct)", Unit: "images/s",
+			Setting:    "as mnist at torchdiffeq examples/odenet_mnist.py's setting: SGD 0.1 momentum 0.9, inputs in [0, 1], random crops of the image padded by 4",
+			AnchorName: "torchdiffeq", Run: func(b backends.Backend, o Options) (*Result, error) {
+				return MNISTExample(b, adjoint.Direct, o)
+			}},
+		{Name: "mnistadj-ex", Work: "ODE-Net MNIST training (adjoint)", Unit: "images/s",
+			Setting:    "as mnist-ex, adjoint gradients",
+			AnchorName: "torchdiffeq", Run: func(b backends.Backend, o Options) (*Result, error) {
+				return MNISTExample(b, adjoint.Adjoint, o)
 			}},
 		{Name: "oukl1000", Work: "OU KL check", Unit: "s",
 			Setting:    "as oukl with 101 save times (linspace(0, 1, 101)): 1000 Euler steps, as torchsde takes",

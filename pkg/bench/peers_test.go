@@ -2,8 +2,11 @@ package bench
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/backend"
@@ -144,5 +147,79 @@ func TestOUKL1000Steps(t *testing.T) {
 	}
 	if strings.Contains(r.String(), "target") {
 		t.Errorf("a peer row without anchor prints a target verdict: %s", r.String())
+	}
+}
+
+// TestRandomCrops checks every crop against its source image: the crop is
+// the image shifted by one offset in [−4, 4]² with zeros filling in, in
+// [0, 1] (pixel/255); offsets vary; a bad index is refused by name.
+func TestRandomCrops(t *testing.T) {
+	set, err := mnistTrainSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	x, err := RandomCrops(set, idx, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := tensors.MustCopyFlatData[float32](x)
+	n := set.Rows * set.Cols
+	offsets := map[[2]int]bool{}
+	for i, k := range idx {
+		img, crop := set.Image(k), v[i*n:(i+1)*n]
+		found := false
+		for dy := -CropPad; dy <= CropPad && !found; dy++ {
+			for dx := -CropPad; dx <= CropPad && !found; dx++ {
+				ok := true
+				for r := 0; r < set.Rows && ok; r++ {
+					for c := 0; c < set.Cols && ok; c++ {
+						want := float32(0)
+						if sr, sc := r+dy, c+dx; sr >= 0 && sr < set.Rows && sc >= 0 && sc < set.Cols {
+							want = float32(img[sr*set.Cols+sc]) / 255
+						}
+						ok = crop[r*set.Cols+c] == want
+					}
+				}
+				if ok {
+					found = true
+					offsets[[2]int{dy, dx}] = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("crop %d is no shift of image %d within ±%d", i, k, CropPad)
+		}
+	}
+	if len(offsets) < 2 {
+		t.Errorf("8 crops used %d distinct offsets", len(offsets))
+	}
+	if _, err := RandomCrops(set, []int{set.N}, rand.New(rand.NewPCG(1, 2))); err == nil || !strings.Contains(err.Error(), "idx[0]") {
+		t.Errorf("index N: error %v, want one naming idx[0]", err)
+	}
+}
+
+// TestMNISTExampleSmallBatch runs the example-setting MNIST rows on a batch
+// of 4: a positive throughput, backward evaluations only for the adjoint.
+func TestMNISTExampleSmallBatch(t *testing.T) {
+	set, err := mnistTrainSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set = set.Subset(64)
+	for _, m := range []adjoint.Method{adjoint.Direct, adjoint.Adjoint} {
+		r, err := mnistExample(backend.Shared(), m, set, 4, Options{Repeats: 1, Warmup: -1})
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		if !(r.Value.Median > 0) || math.IsInf(r.Value.Median, 0) || r.NFE < 7 {
+			t.Fatalf("%s: result %+v", m, r)
+		}
+		if hasBackward := !strings.Contains(r.Note, "backward 0.0"); hasBackward != (m == adjoint.Adjoint) {
+			t.Fatalf("%s: note %q", m, r.Note)
+		}
+	}
+	if _, err := mnistExample(backend.Shared(), adjoint.Reversible, set, 4, Options{}); err == nil {
+		t.Fatal("reversible: no error")
 	}
 }

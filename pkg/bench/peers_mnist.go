@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/gosde/gosde/pkg/adjoint"
+	"github.com/gosde/gosde/pkg/datasets/mnist"
+	"github.com/gosde/gosde/pkg/diffeq"
+	"github.com/gosde/gosde/pkg/odenet"
+)
+
+// CropPad is the zero padding of the random crops of torchdiffeq's
+// examples/odenet_mnist.py (RandomCrop(28, padding=4)).
+const CropPad = 4
+
+// RandomCrops returns the images idx of set as float32 values in [0, 1]
+// (pixel/255, as the example's ToTensor), each shifted by a random offset
+// in [−CropPad, CropPad]² with zeros filling in: a 28×28 crop of the image
+// zero-padded by CropPad on every side. Shape (len(idx), rows, cols, 1).
+func RandomCrops(set *mnist.Set, idx []int, rng *rand.Rand) (*tensors.Tensor, error) {
+	if set == nil || rng == nil {
+		return nil, fmt.Errorf("bench.RandomCrops: set and rng must not be nil")
+	}
+	rows, cols := set.Rows, set.Cols
+	px := make([]float32, len(idx)*rows*cols)
+	for i, k := range idx {
+		if k < 0 || k >= set.N {
+			return nil, fmt.Errorf("bench.RandomCrops: idx[%d] = %d out of [0, %d)", i, k, set.N)
+		}
+		img := set.Image(k)
+		dy, dx := rng.IntN(2*CropPad+1)-CropPad, rng.IntN(2*CropPad+1)-CropPad
+		out := px[i*rows*cols : (i+1)*rows*cols]
+		for r := range rows {
+			sr := r + dy
+			if sr < 0 || sr >= rows {
+				continue
+			}
+			for c := range cols {
+				if sc := c + dx; sc >= 0 && sc < cols {
+					out[r*cols+c] = float32(img[sr*cols+sc]) / 255
+				}
+			}
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(px, len(idx), rows, cols, 1), nil
+}
+
+// MNISTExample measures the ODE-Net MNIST training step at the setting of
+// torchdiffeq's examples/odenet_mnist.py: SGD with learning rate 0.1 and
+// momentum 0.9 (odenet.Momentum), inputs in [0, 1] with random crops
+// (RandomCrops), shuffled batches of 128; the model, Dopri5 rtol = atol =
+// 1e-3 and the gradient methods as MNISTTrain. Value: images/s.
+func MNISTExample(b backends.Backend, method adjoint.Method, o Options) (*Result, error) {
+	set, err := mnistTrainSet()
+	if err != nil {
+		return nil, fmt.Errorf("bench.MNISTExample: %w", err)
+	}
+	r, err := mnistExample(b, method, set, MNISTBatch, o)
+	if err != nil {
+		return nil, fmt.Errorf("bench.MNISTExample: %w", err)
+	}
+	return r, nil
+}
+
+// mnistExample is MNISTExample on set with the given batch size.
+func mnistExample(b backends.Backend, method adjoint.Method, set *mnist.Set, batch int, o Options) (*Result, error) {
+	name := "mnist-ex"
+	switch method {
+	case adjoint.Adjoint:
+		name = "mnistadj-ex"
+	case adjoint.Direct:
+		if !IsEmbedded(b) {
+			method = adjoint.Checkpointed // the same gradient, compiled once (as MNISTTrain)
+		}
+	default:
+		return nil, fmt.Errorf("method %q not supported (want %s or %s)", method, adjoint.Direct, adjoint.Adjoint)
+	}
+	if batch < 1 || batch > set.N {
+		return nil, fmt.Errorf("batch must be in [1, %d], got %d", set.N, batch)
+	}
+	o = o.withDefaults()
+	cfg := odenet.Config{Model: odenet.ODENet, Method: diffeq.Dopri5, Steps: 1}
+	solver, err := odenet.SolverOptions(cfg, 1e-3, 1e-3)
+	if err != nil {
+		return nil, err
+	}
+	ctx := odenet.NewContext(0)
+	shards := min(o.shardsFor(b), batch)
+	tr, err := odenet.NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
+		Method: method, Solver: solver, Optimizer: odenet.Momentum{LR: 0.1, Mu: 0.9}, Shards: shards, ReusePlan: o.ReusePlan})
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(0, 0xc209))
+	order, pos := rng.Perm(set.N), 0
+	var nfe diffeq.NFE
+	var steps int
+	var loss float64
+	step := func() error {
+		if pos+batch > len(order) {
+			order, pos = rng.Perm(set.N), 0
+		}
+		idx := order[pos : pos+batch]
+		pos += batch
+		x, err := RandomCrops(set, idx, rng)
+		if err != nil {
+			return err
+		}
+		ls := make([]int32, batch)
+		for i, k := range idx {
+			ls[i] = int32(set.Labels[k])
+		}
+		y := tensors.FromFlatDataAndDimensions(ls, batch, 1)
+		defer func() {
+			x.FinalizeAll()
+			y.FinalizeAll()
+		}()
+		l, err := tr.Step([]*tensors.Tensor{x, y}, []float64{0, 1})
+		if err != nil {
+			return err
+		}
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return fmt.Errorf("loss %g is not finite", l)
+		}
+		n := tr.NFE()
+		nfe.Forward += n.Forward
+		nfe.Backward += n.Backward
+		steps++
+		loss = l
+		return nil
+	}
+	for i := range o.Warmup {
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("warm-up step %d: %w", i+1, err)
+		}
+	}
+	nfe, steps = diffeq.NFE{}, 0
+	m, err := measure(Options{Repeats: o.Repeats, Warmup: -1}, float64(batch*mnistStepsPerRun), func() error {
+		for range mnistStepsPerRun {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := newResult(name, b)
+	m.fill(r)
+	fwd, bwd := float64(nfe.Forward)/float64(steps), float64(nfe.Backward)/float64(steps)
+	r.NFE = int(math.Round(fwd + bwd))
+	r.Note = fmt.Sprintf("gradients: %s; SGD 0.1 momentum 0.9, inputs in [0, 1], random crops; batch %d in %d shard(s); %d steps per timed run; "+
+		"NFE per batch forward %.1f, backward %.1f (mean); last loss %.3f", method, batch, shards, mnistStepsPerRun, fwd, bwd, loss)
+	return r, nil
+}
