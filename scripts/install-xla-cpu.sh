@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs a PJRT CPU plugin for GoMLX's XLA backend from a pinned PyPI wheel,
 # so that gosde programs can run on XLA instead of the embedded pure-Go backend
-# (10-40x faster on the benchmarks in docs/bench/backend.md). Linux x86-64 only.
+# (10-40x faster than simplego's own kernels on the micro-benchmarks in docs/bench/backend.md;
+# on gosde's benchmark rows the embedded backend is as fast or faster, docs/benchmarks.md).
+# Linux x86-64 only.
 #
 # It downloads one wheel (pip download --no-deps, hash-checked), extracts only
 # its plugin .so into $GOSDE_XLA_DIR and prints the GOMLX_BACKEND value to use:
@@ -33,7 +35,7 @@ die() { printf 'install-xla-cpu: ERROR: %s\n' "$*" >&2; exit 1; }
 for arg in "$@"; do
 	case "$arg" in
 	--check) CHECK=1 ;;
-	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) die "unknown argument $arg (want --check or --help)" ;;
 	esac
 done
