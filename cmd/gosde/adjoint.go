@@ -208,7 +208,11 @@ func sdeErrorTable(b backends.Backend) error {
 				grid = append(grid, float64(i)*dt)
 			}
 			e, err := context.NewExec(b, ctx, directGrads(func(ctx *context.Context, z0, dW *graph.Node) []*graph.Node {
-				zs, err := adjoint.IntegrateSDE(ctx, s, m, z0, ts, dt, dW)
+				form, err := s.Stratonovich() // the form the adjoint discretises
+				if err != nil {
+					panic(err)
+				}
+				zs, err := diffeq.IntegrateSDE(ctx, form, m, z0, ts, dt, dW)
 				if err != nil {
 					panic(err)
 				}

@@ -148,36 +148,13 @@ func (a *SDE) reversibleBackward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Grad
 	return &Gradients{Z0: out[0], Vars: a.params, Params: out[1:], NFE: nfe}, nil
 }
 
-// IntegrateSDE is diffeq.IntegrateSDE on the Stratonovich form of s (Ito
-// SDEs with diagonal or additive noise are converted as StratonovichDrift
-// says), so that it discretises the same equation as the SDE adjoint: the
-// direct method's counterpart of SDE with the same method (Heun,
-// SDEMidpoint or ReversibleHeun), grid (diffeq.SDEGrid(ts, dt)) and noise dW
-// (K, batch, m), for example Brownian.Increments(grid). It returns the
-// states at ts.
-func IntegrateSDE(ctx *context.Context, s diffeq.SDE, method diffeq.Method, z0 *Node, ts []float64, dt float64, dW *Node) ([]*Node, error) {
-	s, method, err := sdeDefaults(s, method)
-	if err != nil {
-		return nil, fmt.Errorf("adjoint.IntegrateSDE: %w", err)
-	}
-	form, err := solvedForm(s, method)
-	if err != nil {
-		return nil, fmt.Errorf("adjoint.IntegrateSDE: %w", err)
-	}
-	zs, err := diffeq.IntegrateSDE(ctx.Checked(false), form, method, z0, ts, dt, dW)
-	if err != nil {
-		return nil, fmt.Errorf("adjoint.IntegrateSDE: %w", err)
-	}
-	return zs, nil
-}
-
 // solvedForm returns the form of s (defaults filled) that method
 // discretises: for EulerMaruyama, which needs additive noise, s as an Ito
 // SDE (with additive noise Ito and Stratonovich coincide); otherwise its
 // Stratonovich form.
 func solvedForm(s diffeq.SDE, method diffeq.Method) (diffeq.SDE, error) {
 	if method != diffeq.EulerMaruyama {
-		return toStratonovich(s), nil
+		return s.Stratonovich()
 	}
 	if s.Noise != diffeq.Additive {
 		return s, fmt.Errorf("method %q needs additive noise (the diffusion must not depend on z), the SDE has %s noise: use heun", method, s.Noise)

@@ -59,7 +59,7 @@ type SDE struct {
 	backend backends.Backend
 	ctx     *context.Context
 	sde     diffeq.SDE // as given, with defaults filled
-	strat   diffeq.SDE // its Stratonovich form (drift from StratonovichDrift)
+	strat   diffeq.SDE // its Stratonovich form (diffeq.SDE.Stratonovich)
 	method  diffeq.Method
 	opts    SDEOptions
 	params  []*context.Variable
@@ -109,7 +109,11 @@ func NewSDE(b backends.Backend, ctx *context.Context, s diffeq.SDE, opts SDEOpti
 	if ctx == nil {
 		ctx = context.New()
 	}
-	a := &SDE{backend: b, ctx: ctx.Checked(false), sde: s, strat: toStratonovich(s), method: opts.Method, opts: opts, chunk: opts.Chunk}
+	strat, err := s.Stratonovich()
+	if err != nil {
+		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
+	}
+	a := &SDE{backend: b, ctx: ctx.Checked(false), sde: s, strat: strat, method: opts.Method, opts: opts, chunk: opts.Chunk}
 	a.chunk = cmp.Or(a.chunk, DefaultSDEChunk)
 	if err := a.makeExecs(); err != nil {
 		return nil, fmt.Errorf("adjoint.NewSDE: %w", err)
@@ -141,21 +145,6 @@ func (a *SDE) makeExecs() error {
 // Forward).
 func (a *SDE) Params() []*context.Variable { return a.params }
 
-// StratonovichDrift returns the Stratonovich drift of s at (t, z): the drift
-// itself for Stratonovich SDEs and for additive noise; for Ito SDEs with
-// diagonal noise, b − ½ g ⊙ ∂g/∂z (the diagonal of the Jacobian, taken as
-// the gradient of Σ g, which is exact when g_i depends on z_i only, as
-// diagonal noise requires).
-func StratonovichDrift(ctx *context.Context, s diffeq.SDE, t, z *Node) *Node {
-	b := s.Drift(ctx, t, z)
-	if s.Type == diffeq.Stratonovich || s.Noise == diffeq.Additive {
-		return b
-	}
-	g := s.Diffusion(ctx, t, z)
-	dg := graph.Gradient(graph.ReduceAllSum(g), z)[0]
-	return graph.Sub(b, graph.MulScalar(graph.Mul(g, dg), 0.5))
-}
-
 // sdeDefaults fills s's zero Noise (Diagonal) and Type (Ito) and a zero
 // method (Heun), and checks that s can be converted to Stratonovich form
 // (an Ito SDE needs diagonal or additive noise).
@@ -169,18 +158,6 @@ func sdeDefaults(s diffeq.SDE, method diffeq.Method) (diffeq.SDE, diffeq.Method,
 		method = diffeq.Heun
 	}
 	return s, method, nil
-}
-
-// toStratonovich returns s in Stratonovich form: the same diffusion and the
-// drift StratonovichDrift (s must have its defaults filled).
-func toStratonovich(s diffeq.SDE) diffeq.SDE {
-	if s.Type == diffeq.Stratonovich {
-		return s
-	}
-	orig := s
-	s.Type = diffeq.Stratonovich
-	s.Drift = func(ctx *context.Context, t, z *Node) *Node { return StratonovichDrift(ctx, orig, t, z) }
-	return s
 }
 
 // must panics with err (graph building turns panics into errors).

@@ -35,6 +35,19 @@ func testSDE(typ diffeq.SDEType) diffeq.SDE {
 
 var sdeZ0 = tensorOf([]float64{0.5, -0.3, 1.1, 0.2, -0.7, 0.9}, 3, 2)
 
+// solvedIntegrate is diffeq.IntegrateSDE on the form of s that method m
+// discretises, as the adjoint does: Stratonovich form, except
+// Euler–Maruyama (additive noise) on s as given.
+func solvedIntegrate(ctx *context.Context, s diffeq.SDE, m diffeq.Method, z0 *graph.Node, ts []float64, dt float64, dW *graph.Node) ([]*graph.Node, error) {
+	if m != diffeq.EulerMaruyama {
+		var err error
+		if s, err = s.Stratonovich(); err != nil {
+			return nil, err
+		}
+	}
+	return diffeq.IntegrateSDE(ctx, s, m, z0, ts, dt, dW)
+}
+
 // sdeDirect returns dL/dz0 and dL/dθ by backprop through the unrolled solve.
 func sdeDirect(t *testing.T, ctx *context.Context, s diffeq.SDE, m diffeq.Method, dt float64, bm *diffeq.Brownian, vars []*context.Variable) []float64 {
 	t.Helper()
@@ -50,7 +63,7 @@ func sdeDirect(t *testing.T, ctx *context.Context, s diffeq.SDE, m diffeq.Method
 	}
 	e := context.MustNewExec(backend.Shared(), ctx, func(ctx *context.Context, z0, dW *graph.Node) []*graph.Node {
 		z0 = graph.Identity(z0)
-		loss := odeLoss(adjoint.IntegrateSDE(ctx, s, m, z0, sdeTs, dt, dW))
+		loss := odeLoss(solvedIntegrate(ctx, s, m, z0, sdeTs, dt, dW))
 		wrt := []*graph.Node{z0}
 		for _, v := range vars {
 			wrt = append(wrt, v.ValueGraph(z0.Graph()))

@@ -587,7 +587,8 @@ func (t *Trainer) directGradients(inputs []*tensors.Tensor, ts []float64) (float
 		args = append(args, bm.Increments(g))
 		build = func(ctx *context.Context, in []*Node) []*Node {
 			z0, extras := t.encode(ctx, in[:t.nIn])
-			zs, err := IntegrateSDE(ctx.In(DynamicsScope), *t.model.SDE, t.sde.method, z0, ts, t.cfg.Solver.Dt, in[t.nIn])
+			form := must(solvedForm(t.sde.sde, t.sde.method))
+			zs, err := diffeq.IntegrateSDE(ctx.In(DynamicsScope), form, t.sde.method, z0, ts, t.cfg.Solver.Dt, in[t.nIn])
 			if err != nil {
 				panic(err)
 			}

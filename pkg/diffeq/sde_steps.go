@@ -369,3 +369,37 @@ func sdeSteps(ctx *context.Context, sde SDE, m Method, z0 *Node, n int, at func(
 	}
 	return zs, nil
 }
+
+// Stratonovich returns s in Stratonovich form, the form the Stratonovich
+// methods (Heun, SDEMidpoint, ReversibleHeun) and the stochastic adjoint
+// discretise: s itself when it is Stratonovich or its noise is additive (the
+// two calculi then coincide); for an Ito SDE with diagonal noise the same
+// diffusion and the drift f − ½ g ⊙ ∂g/∂z, the diagonal of the Jacobian
+// taken as the gradient of Σ g (exact when gᵢ depends on z only through zᵢ,
+// as diagonal noise requires). Other Ito noise types are an error: write
+// such an SDE in Stratonovich form.
+func (s SDE) Stratonovich() (SDE, error) {
+	s = s.withDefaults()
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	if s.Type == Stratonovich {
+		return s, nil
+	}
+	if s.Noise == Additive {
+		s.Type = Stratonovich
+		return s, nil
+	}
+	if s.Noise != Diagonal {
+		return s, fmt.Errorf("diffeq: an Ito SDE with %s noise cannot be converted to Stratonovich form here (diagonal or additive noise only): write it in Stratonovich form", s.Noise)
+	}
+	ito := s
+	s.Type = Stratonovich
+	s.Drift = func(ctx *context.Context, t, z *Node) *Node {
+		f := ito.Drift(ctx, t, z)
+		g := ito.Diffusion(ctx, t, z)
+		dg := graph.Gradient(graph.ReduceAllSum(g), z)[0]
+		return graph.Sub(f, graph.MulScalar(graph.Mul(g, dg), 0.5))
+	}
+	return s, nil
+}
