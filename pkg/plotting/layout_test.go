@@ -123,6 +123,17 @@ func TestAxesShowTheDataRange(t *testing.T) {
 	if ls := labelled(&loglog.Y); ls[0].Label != "0.5" || ls[len(ls)-1].Label != "200" {
 		t.Errorf("memory axis labels run %q … %q, want 0.5 … 200", ls[0].Label, ls[len(ls)-1].Label)
 	}
+	// Over more than three decades the ends are powers of ten and only those
+	// are labelled (1-2-5 labels would crowd each other).
+	wide, err := Loss("wide", true, Series{Ys: []float64{7.3, 0.1, 4.7e-5}})
+	must(t, err)
+	var got []string
+	for _, tk := range labelled(&wide.Y) {
+		got = append(got, tk.Label)
+	}
+	if want := "[1e-05 0.0001 0.001 0.01 0.1 1 10]"; fmt.Sprint(got) != want {
+		t.Errorf("labels over 4.7e-5 … 7.3 = %v, want %s", got, want)
+	}
 }
 
 // segmentPoints returns points every 1/200 of each segment of a polyline.

@@ -304,7 +304,8 @@ func fitLegend(p *plot.Plot, c draw.Canvas) (restore func()) {
 						bestLo, bestHi = inv(hi-span), a.Max
 					}
 					if isLog(a) {
-						bestLo, bestHi = niceLogBelow(bestLo), niceLogAbove(bestHi)
+						m := logMantissas(a.Min, a.Max)
+						bestLo, bestHi = niceLogBelow(bestLo, m), niceLogAbove(bestHi, m)
 					}
 				}
 			}

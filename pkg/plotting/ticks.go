@@ -90,10 +90,10 @@ func formatTick(v, step, mant float64) string {
 	return mantissa + "e" + strconv.Itoa(n)
 }
 
-// logTicks labels powers of ten (and, for ranges under four decades, also 2
-// and 5 times them) on a log axis, and always the axis's two ends when they
-// fall on 1, 2, 3 or 5 times a power of ten (as [niceLogBelow] and
-// [niceLogAbove] make them), so that the labels span the data.
+// logTicks labels powers of ten (and, for ranges of up to 3.5 decades,
+// also 2 and 5 times them) on a log axis, and always the axis's two ends
+// when they fall on 1, 2 or 5 times a power of ten (as [frameAxis] makes
+// them), so that the labels span the data.
 type logTicks struct{}
 
 // Ticks implements plot.Ticker.
@@ -103,7 +103,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	e0 := int(math.Floor(math.Log10(lo)))
 	e1 := int(math.Ceil(math.Log10(hi)))
-	few := e1-e0 <= 3
+	few := math.Log10(hi/lo) <= 3.5
 	var ticks []plot.Tick
 	for e := e0; e <= e1; e++ {
 		base := math.Pow10(e)
@@ -114,7 +114,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 			}
 			t := plot.Tick{Value: v}
 			end := math.Abs(v/lo-1) < 1e-9 || math.Abs(v/hi-1) < 1e-9
-			if k == 1 || (few && (k == 2 || k == 5)) || (end && (k == 2 || k == 3 || k == 5)) {
+			if k == 1 || ((few || end) && (k == 2 || k == 5)) {
 				t.Label = strconv.FormatFloat(v, 'g', 3, 64)
 			}
 			ticks = append(ticks, t)
@@ -123,31 +123,39 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// niceLogBelow returns the largest 1, 2, 3 or 5 times a power of ten that
-// is at most v (v > 0).
-func niceLogBelow(v float64) float64 {
-	if !(v > 0) || math.IsInf(v, 0) {
-		return v
+// logMantissas are the values, times a power of ten, that log axes end on:
+// 1, 2 and 5 for ranges of up to three decades, powers of ten beyond.
+func logMantissas(lo, hi float64) []float64 {
+	if hi/lo > 1e3 {
+		return []float64{1}
 	}
-	e := math.Floor(math.Log10(v))
-	base := math.Pow(10, e)
-	for _, k := range []float64{5, 3, 2, 1} {
-		if k*base <= v*(1+1e-12) {
-			return k * base
-		}
-	}
-	return base / 2
+	return []float64{1, 2, 5}
 }
 
-// niceLogAbove returns the smallest 1, 2, 3 or 5 times a power of ten that
-// is at least v (v > 0).
-func niceLogAbove(v float64) float64 {
+// niceLogBelow returns the largest m times a power of ten, m in mants,
+// that is at most v (v > 0).
+func niceLogBelow(v float64, mants []float64) float64 {
 	if !(v > 0) || math.IsInf(v, 0) {
 		return v
 	}
-	e := math.Floor(math.Log10(v))
-	base := math.Pow(10, e)
-	for _, k := range []float64{1, 2, 3, 5, 10} {
+	base := math.Pow(10, math.Floor(math.Log10(v)))
+	best := base / 10 * mants[len(mants)-1]
+	for _, k := range mants {
+		if k*base <= v*(1+1e-12) {
+			best = k * base
+		}
+	}
+	return best
+}
+
+// niceLogAbove returns the smallest m times a power of ten, m in mants or
+// 10, that is at least v (v > 0).
+func niceLogAbove(v float64, mants []float64) float64 {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return v
+	}
+	base := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, k := range append(mants, 10) {
 		if k*base >= v*(1-1e-12) {
 			return k * base
 		}
@@ -166,15 +174,16 @@ func setLog(a *plot.Axis) {
 const linearMargin = 0.03
 
 // frameAxis sets a's range around the data range it holds: on a log axis
-// out to the nearest 1, 2, 3 or 5 times a power of ten (so that a labelled
-// tick lies at or beyond each end of the data), on a linear axis with a
-// small margin.
+// out to the nearest 1, 2 or 5 times a power of ten (powers of ten only
+// beyond three decades), so that a labelled tick lies at or beyond each end
+// of the data; on a linear axis with a small margin.
 func frameAxis(a *plot.Axis) {
 	if math.IsInf(a.Min, 0) || math.IsInf(a.Max, 0) || a.Min > a.Max {
 		return
 	}
 	if isLog(a) {
-		a.Min, a.Max = niceLogBelow(a.Min), niceLogAbove(a.Max)
+		m := logMantissas(a.Min, a.Max)
+		a.Min, a.Max = niceLogBelow(a.Min, m), niceLogAbove(a.Max, m)
 		if a.Min == a.Max {
 			a.Min, a.Max = a.Min/2, a.Max*2
 		}
