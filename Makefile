@@ -88,7 +88,7 @@ demo: tools ## the main job: `gosde demo` into out/demo, then the tutorials head
 	$(GO) run ./cmd/gosde demo --out out/demo
 	$(MAKE) --no-print-directory notebooks
 
-lab: tools ## JupyterLab on notebooks/ with the gonb kernel (LAB_IP, LAB_PORT, LAB_TOKEN)
+lab: tools ## JupyterLab on working copies of the notebooks (notebooks-lab/), gopls on (LAB_IP, LAB_PORT, LAB_TOKEN)
 	bash scripts/lab.sh
 
 bench: tools ## `gosde bench`
