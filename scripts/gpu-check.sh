@@ -19,6 +19,8 @@
 #     --out DIR        where the report goes (default out/gpu-check); REPORT.md plus the logs
 #     --tests LIST     test binaries to run, comma-separated (default: all in the bundle)
 #     --run REGEX      only the tests matching REGEX (go test -run)
+#     --full           run the test binaries without -test.short (by default they skip what
+#                      they mark as long, such as informational compile-count runs)
 #     --rows LIST      gosde bench rows (default all); --rows none skips the bench
 #     --bench-args ARGS  extra arguments for gosde bench (default "--repeats 3 --warmup 1")
 #     --timeout SECS   limit for each test binary and for each bench row (default 1800)
@@ -111,7 +113,7 @@ unpack() {
 }
 
 run() {
-	local plugin="" bundle="" out="" tests="" runre="" rows="all" bargs="--repeats 3 --warmup 1" limit=1800
+	local plugin="" bundle="" out="" tests="" runre="" rows="all" bargs="--repeats 3 --warmup 1" limit=1800 short=-test.short
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--plugin) plugin="$2"; shift 2 ;;
@@ -119,6 +121,7 @@ run() {
 		--out) out="$2"; shift 2 ;;
 		--tests) tests="$2"; shift 2 ;;
 		--run) runre="$2"; shift 2 ;;
+		--full) short=""; shift ;;
 		--rows) rows="$2"; shift 2 ;;
 		--bench-args) bargs="$2"; shift 2 ;;
 		--timeout) limit="$2"; shift 2 ;;
@@ -172,7 +175,7 @@ run() {
 		log "tests: $p"
 		t0=$(date +%s)
 		(cd "$bundle/pkg/$p" 2>/dev/null || cd "$bundle"
-		 timeout "$limit" "$bin" -test.v -test.timeout "${limit}s" ${runre:+-test.run "$runre"}) >"$logf" 2>&1 || rc=$?
+		 timeout "$limit" "$bin" -test.v ${short:+"$short"} -test.timeout "${limit}s" ${runre:+-test.run "$runre"}) >"$logf" 2>&1 || rc=$?
 		secs=$(( $(date +%s) - t0 ))
 		local np nf ns
 		np=$(grep -c -- '^--- PASS' "$logf" || true)
@@ -220,7 +223,7 @@ run() {
 		echo "- bundle: $bundle (gosde commit $(cat "$bundle/COMMIT" 2>/dev/null || echo unknown))"
 		echo "- GOMLX_BACKEND=$GOMLX_BACKEND"
 		echo "- XLA_FLAGS=${XLA_FLAGS:-} GOPJRT_CUDA_CHECKS=$GOPJRT_CUDA_CHECKS GOMODCACHE=$GOMODCACHE"
-		echo "- tests: ${tests:-all}${runre:+, -run '$runre'}; bench rows: $rows, arguments: $bargs; limit ${limit} s each"
+		echo "- tests: ${tests:-all}${runre:+, -run '$runre'}${short:+, -short}; bench rows: $rows, arguments: $bargs; limit ${limit} s each"
 		echo
 		echo "## Tests"
 		echo
