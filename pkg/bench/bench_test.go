@@ -22,12 +22,14 @@ func BenchmarkRow(b *testing.B) {
 			var r *Result
 			for range b.N {
 				var err error
-				if r, err = row.Run(be, Options{Repeats: 3}); err != nil {
+				if r, err = RunRow(row, be, Options{Repeats: 3}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(r.Value.Median, r.Unit)
 			b.ReportMetric(float64(r.PeakHeapBytes)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(float64(r.Executables), "executables")
+			b.ReportMetric(r.FirstStepSeconds, "first-run-s")
 			b.Log(r)
 		})
 	}
