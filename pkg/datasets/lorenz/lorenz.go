@@ -105,6 +105,10 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate checks the configuration, naming the field at fault.
+// maxSteps bounds the simulation steps between two observation times, so
+// that a tiny Dt is refused instead of overflowing the step count.
+const maxSteps = 1 << 30
+
 func (c Config) Validate() error {
 	if c.N < 0 || c.Obs < 0 || c.Obs == 1 {
 		return fmt.Errorf("lorenz.Config: N must be ≥ 0 and Obs ≥ 2 (0: default), got %d and %d", c.N, c.Obs)
@@ -167,6 +171,9 @@ func Generate(cfg Config) (*Dataset, error) {
 	ts := make([]float64, c.Obs)
 	for k := range ts {
 		ts[k] = c.T1 * float64(k) / float64(c.Obs-1)
+	}
+	if n := (ts[1] - ts[0]) / c.Dt; !(n <= maxSteps) {
+		return nil, fmt.Errorf("lorenz.Generate: Dt=%g makes %.3g steps between observations, more than %d: use a larger Dt", c.Dt, n, maxSteps)
 	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x6c6f72656e7a))
 	nt := len(ts)

@@ -2,6 +2,7 @@ package lorenz
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -170,5 +171,15 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Generate(c); err == nil {
 			t.Errorf("%+v: want an error", c)
 		}
+	}
+}
+
+// TestTinyDtRefused checks that a Dt so small that the step count between
+// observations would overflow is an error naming Dt (the loop used to run
+// zero steps and return the initial states).
+func TestTinyDtRefused(t *testing.T) {
+	_, err := Generate(Config{N: 1, Dt: 1e-300})
+	if err == nil || !strings.Contains(err.Error(), "Dt=1e-300") {
+		t.Errorf("Dt 1e-300: error %v, want one naming Dt", err)
 	}
 }
