@@ -68,6 +68,9 @@ func runSDEMatching(args []string) error {
 			fmt.Printf("%-19s prior vs OU: max |mean error| %.1f%%, max |std error| %.1f%% of the true std\n", "", 100*c.MaxRelMeanErr, 100*c.MaxRelStdErr)
 		}
 	}
+	if res.ReferenceNLL != 0 {
+		fmt.Printf("held-out NLL per value under the true OU marginals: %.3f\n", res.ReferenceNLL)
+	}
 	if !res.Reached {
 		fmt.Println("SDE Matching did not reach the adjoint's final held-out NLL")
 	} else {

@@ -82,6 +82,10 @@ type Comparison struct {
 	// total training time over ReachSeconds (both 0 when not Reached).
 	Reached             bool
 	ReachSeconds, Ratio float64
+	// ReferenceNLL is the held-out NLL per value under the data-generating
+	// OU process's exact marginals (plus the observation variance): the
+	// floor for a prior-marginal fit (0 without CompareConfig.OU).
+	ReferenceNLL float64
 }
 
 func (c CompareConfig) withDefaults() CompareConfig {
@@ -124,6 +128,9 @@ func CompareMethods(b backends.Backend, cfg CompareConfig) (*Comparison, error) 
 	if out.Adjoint, err = runCurve(b, cfg, false); err != nil {
 		return nil, err
 	}
+	if cfg.OU != nil && cfg.Model.DataDim == 1 {
+		out.ReferenceNLL = ouNLL(*cfg.OU, cfg.HeldOut, cfg.Model.ObsScale)
+	}
 	final := out.Adjoint.NLL[len(out.Adjoint.NLL)-1]
 	for i, v := range out.Matching.NLL {
 		if out.Matching.Steps[i] > 0 && v <= final {
@@ -133,6 +140,29 @@ func CompareMethods(b backends.Backend, cfg CompareConfig) (*Comparison, error) 
 		}
 	}
 	return out, nil
+}
+
+// ouNLL returns the mean NLL per observed value of data (DataDim 1) under
+// N(mean(t), variance(t) + obsScale²) of the OU process p started at data.Ts[0].
+func ouNLL(p ou.Process, data Data, obsScale float64) float64 {
+	rows := data.Rows()
+	var masks [][]float64
+	if data.Mask != nil {
+		masks = unstack(data.Mask, len(rows))
+	}
+	var sum, count float64
+	for r, row := range rows {
+		for k, x := range row {
+			if masks != nil && masks[r][k] == 0 {
+				continue
+			}
+			dt := data.Ts[k] - data.Ts[0]
+			m, v := p.Mean(dt), p.Variance(dt)+obsScale*obsScale
+			sum += 0.5*math.Log(2*math.Pi*v) + (x-m)*(x-m)/(2*v)
+			count++
+		}
+	}
+	return sum / count
 }
 
 // runCurve trains one method and evaluates it along the way.
@@ -315,9 +345,15 @@ func ComparisonFigures(res *Comparison, heldOut Data) (fit, prior plotting.Figur
 	if res == nil || len(res.Matching.NLL) == 0 || len(res.Adjoint.NLL) == 0 {
 		return nil, nil, fmt.Errorf("latentsde.ComparisonFigures: empty comparison")
 	}
-	fit, err = plotting.Lines(res.Name+": held-out NLL per value vs training time", "training wall time (s)", "held-out NLL (prior marginals)",
-		plotting.Series{Label: "SDE Matching", Xs: res.Matching.Seconds, Ys: res.Matching.NLL, Points: true},
-		plotting.Series{Label: "stochastic adjoint", Xs: res.Adjoint.Seconds, Ys: res.Adjoint.NLL, Points: true})
+	series := []plotting.Series{
+		{Label: "SDE Matching", Xs: res.Matching.Seconds, Ys: res.Matching.NLL, Points: true},
+		{Label: "stochastic adjoint", Xs: res.Adjoint.Seconds, Ys: res.Adjoint.NLL, Points: true},
+	}
+	if res.ReferenceNLL != 0 {
+		end := math.Max(res.Matching.Seconds[len(res.Matching.Seconds)-1], res.Adjoint.Seconds[len(res.Adjoint.Seconds)-1])
+		series = append(series, plotting.Series{Label: "true OU marginals", Xs: []float64{0, end}, Ys: []float64{res.ReferenceNLL, res.ReferenceNLL}, Dashed: true})
+	}
+	fit, err = plotting.Lines(res.Name+": held-out NLL per value vs training time", "training wall time (s)", "held-out NLL (prior marginals)", series...)
 	if err != nil {
 		return nil, nil, err
 	}

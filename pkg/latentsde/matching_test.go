@@ -372,6 +372,9 @@ func TestPriorNLLExact(t *testing.T) {
 		}
 	}
 	want /= float64(len(rows) * len(ts))
+	if r := ouNLL(p, data, obsNoise); math.Abs(r-want) > 1e-12 {
+		t.Errorf("ouNLL %g, direct sum %g", r, want)
+	}
 	t.Logf("PriorNLL %.4f, exact %.4f", got, want)
 	// 20000 samples: relative error of a variance ≈ 1%, of a mean ≈ 0.7% of
 	// the std; the NLL moves by about half the variance's relative error.
