@@ -96,6 +96,9 @@ func TestBouncingBallEvent(t *testing.T) {
 	if _, err := diffeq.NewODESolver(b, nil, fall, diffeq.Options{Method: diffeq.RK4, Event: height}); err == nil || !strings.Contains(err.Error(), "Options.Event needs an adaptive method") {
 		t.Errorf("event with RK4: error %v, want one saying Options.Event needs an adaptive method", err)
 	}
+	if _, err := diffeq.NewShardedODESolver(b, nil, fall, diffeq.Options{Method: diffeq.Dopri5, Event: height}, 2); err == nil || !strings.Contains(err.Error(), "Options.Event is not supported on shards") {
+		t.Errorf("event on shards: error %v, want a refusal", err)
+	}
 }
 
 // firstCoord is the event g = z[0].

@@ -352,6 +352,9 @@ func NewShardedODESolver(b backends.Backend, ctx *context.Context, f Func, opts 
 	if p < 1 {
 		return nil, fmt.Errorf("diffeq.NewShardedODESolver: number of shards p must be ≥ 1, got %d", p)
 	}
+	if opts.Event != nil {
+		return nil, fmt.Errorf("diffeq.NewShardedODESolver: Options.Event is not supported on shards (each shard would stop at its own event): use an ODESolver")
+	}
 	if ctx == nil {
 		ctx = context.New()
 	}
