@@ -606,6 +606,16 @@ func TestSDENonFinite(t *testing.T) {
 			}
 		}
 	}
+	// A sharded solve passes the error on from the shard that met it.
+	sh, err := diffeq.NewShardedSDESolver(b, nil, diffeq.SDE{Drift: root, Diffusion: zero}, diffeq.Options{Dt: 0.1, Chunk: 4}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm4 := newBM(t, 1, 0.1, 4, 1)
+	if _, err := sh.Solve(constState(4, 1, 1), []float64{0, 1}, bm4); !errors.Is(err, diffeq.ErrNonFinite) ||
+		!strings.Contains(err.Error(), "SDE.Drift returned non-finite values at t=0.4 (step 5)") {
+		t.Errorf("sharded: error %v, want ErrNonFinite naming SDE.Drift at t=0.4, step 5", err)
+	}
 	// The check costs nothing when all is finite: the same solver, stopped
 	// before t = 0.35, returns √(0.35 − t) integrated by Euler steps.
 	s, err := diffeq.NewSDESolver(b, nil, diffeq.SDE{Drift: root, Diffusion: zero}, diffeq.Options{Dt: 0.1})
