@@ -518,6 +518,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 	sol.StepTimes = []float64{t}
 	attempts, steps, nonFinite := 0, 0, 0
 	noGrow := false // Kvaerno5: after a rejection the next accepted step does not grow
+	lastFailed := "" // Kvaerno5: why the last attempt's Newton iterations failed
 	for next := 1; next < len(ts); {
 		if attempts >= opts.MaxSteps {
 			return fmt.Errorf("diffeq.Solve: %w: Options.MaxSteps=%d reached at t=%g (step %g)", ErrMaxSteps, opts.MaxSteps, t, h)
@@ -527,7 +528,11 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 				return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values in every step tried from t=%.10g (step %d; the last %d attempts, down to step size %.3g)",
 					ErrNonFinite, t, sol.Steps+steps+1, nonFinite, h/0.2)
 			}
-			return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (stiff problem or singularity?)", ErrStepUnderflow, t, h, opts.MinDt)
+			why := "stiff problem or singularity?"
+			if lastFailed != "" {
+				why = "last attempt: " + lastFailed
+			}
+			return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (%s)", ErrStepUnderflow, t, h, opts.MinDt, why)
 		}
 		target := ts[next]
 		if opts.Dense {
@@ -544,6 +549,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 		if err != nil {
 			return err
 		}
+		lastFailed = a.failed
 		if a.failed != "" {
 			noGrow = true
 			h = hTry * 0.5
