@@ -517,7 +517,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 	z, t := z0, ts[0]
 	sol.StepTimes = []float64{t}
 	attempts, steps, nonFinite := 0, 0, 0
-	noGrow := false // Kvaerno5: after a rejection the next accepted step does not grow
+	noGrow := false  // Kvaerno5: after a rejection the next accepted step does not grow
 	lastFailed := "" // Kvaerno5: why the last attempt's Newton iterations failed
 	for next := 1; next < len(ts); {
 		if attempts >= opts.MaxSteps {
