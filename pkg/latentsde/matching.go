@@ -72,6 +72,9 @@ func (c MatchingConfig) withDefaults() MatchingConfig {
 
 // Validate checks the configuration, naming the field at fault.
 func (c MatchingConfig) Validate() error {
+	if c.Hidden != nil && len(c.Hidden) == 0 {
+		return fmt.Errorf("latentsde.MatchingConfig.Hidden must hold at least one width (nil: default), got []")
+	}
 	for i, h := range c.Hidden {
 		if h < 1 {
 			return fmt.Errorf("latentsde.MatchingConfig.Hidden[%d] must be ≥ 1, got %d", i, h)

@@ -272,7 +272,7 @@ func TestMatchingPosteriorSDEMarginals(t *testing.T) {
 }
 
 func TestMatchingConfigErrors(t *testing.T) {
-	for _, c := range []MatchingConfig{{Hidden: []int{0}}, {Times: -1}, {Bandwidth: math.NaN()}, {MinStd: -1}} {
+	for _, c := range []MatchingConfig{{Hidden: []int{0}}, {Hidden: []int{}}, {Times: -1}, {Bandwidth: math.NaN()}, {MinStd: -1}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: want an error", c)
 		}
