@@ -125,18 +125,44 @@ func (ev *eventState) check(s *ODESolver, t, tNew float64, a *attempt, denseAt f
 // where dzdθ is the sensitivity dz/dθ of the state at the fixed time T,
 // shaped like z (for θ = z0[k], for example, column k of the flow's
 // Jacobian; computed by the caller by finite differences of two solves to T,
-// or by differentiating a solve). ∂g/∂z, ∂g/∂t and f come from GoMLX
-// autodiff and one evaluation of f. It fails when the event is tangent
-// (the denominator is 0).
+// or by differentiating a solve). It is EventCotangent(ev)·dzdθ.
 func (s *ODESolver) EventTimeGradient(ev *Event, dzdθ *tensors.Tensor) (float64, error) {
-	if s.opts.Event == nil {
-		return 0, fmt.Errorf("diffeq.EventTimeGradient: the solver has no Options.Event")
-	}
-	if ev == nil || ev.Z == nil {
-		return 0, fmt.Errorf("diffeq.EventTimeGradient: ev is nil (the solve ended without an event)")
+	c, err := s.EventCotangent(ev)
+	if err != nil {
+		return 0, err
 	}
 	if dzdθ == nil || !dzdθ.Shape().Equal(ev.Z.Shape()) {
 		return 0, fmt.Errorf("diffeq.EventTimeGradient: dzdθ must be shaped like the state %s, got %v", ev.Z.Shape(), dzdθ)
+	}
+	cv, err := Float64s(c)
+	if err != nil {
+		return 0, fmt.Errorf("diffeq.EventTimeGradient: %w", err)
+	}
+	dv, err := Float64s(dzdθ)
+	if err != nil {
+		return 0, fmt.Errorf("diffeq.EventTimeGradient: %w", err)
+	}
+	var out float64
+	for k := range cv {
+		out += cv[k] * dv[k]
+	}
+	return out, nil
+}
+
+// EventCotangent returns c = −∂gᵢ/∂z / (∂gᵢ/∂t + ∂gᵢ/∂z · f(T, z(T))),
+// shaped like the state, so that dT/dθ = c · dz(T)/dθ for any parameter θ
+// (see EventTimeGradient). Passing c as the cotangent dL/dz(T) of a solve
+// from z0 to T to a vector–Jacobian product of that solve (the adjoint's
+// Backward, or backpropagation through it) therefore yields dT/dz0 and
+// dT/dθ for every weight at once. ∂g/∂z, ∂g/∂t come from GoMLX autodiff and
+// f from one evaluation. It fails when the event is tangent (the
+// denominator is 0).
+func (s *ODESolver) EventCotangent(ev *Event) (*tensors.Tensor, error) {
+	if s.opts.Event == nil {
+		return nil, fmt.Errorf("diffeq.EventCotangent: the solver has no Options.Event")
+	}
+	if ev == nil || ev.Z == nil {
+		return nil, fmt.Errorf("diffeq.EventCotangent: ev is nil (the solve ended without an event)")
 	}
 	g, f, idx := s.opts.Event, s.f, ev.Index
 	out, err := context.ExecOnceN(s.backend, s.ctx, func(ctx *context.Context, t, z *Node) []*Node {
@@ -150,21 +176,24 @@ func (s *ODESolver) EventTimeGradient(ev *Event, dzdθ *tensors.Tensor) (float64
 		return []*Node{grads[0], grads[1], f(ctx, t, z)}
 	}, ScalarTensor(ev.Z.DType(), ev.T), ev.Z)
 	if err != nil {
-		return 0, fmt.Errorf("diffeq.EventTimeGradient: %w", err)
+		return nil, fmt.Errorf("diffeq.EventCotangent: %w", err)
 	}
-	var vals [4][]float64
-	for i, x := range []*tensors.Tensor{out[0], out[1], out[2], dzdθ} {
+	var vals [3][]float64
+	for i, x := range out {
 		if vals[i], err = Float64s(x); err != nil {
-			return 0, fmt.Errorf("diffeq.EventTimeGradient: %w", err)
+			return nil, fmt.Errorf("diffeq.EventCotangent: %w", err)
 		}
 	}
-	num, den := 0.0, vals[0][0]
+	den := vals[0][0]
 	for k := range vals[1] {
-		num += vals[1][k] * vals[3][k]
 		den += vals[1][k] * vals[2][k]
 	}
-	if den == 0 || math.IsNaN(den) {
-		return 0, fmt.Errorf("diffeq.EventTimeGradient: the event at t=%g is tangent (∂g/∂t + ∂g/∂z·f = %g): its time is not differentiable", ev.T, den)
+	if den == 0 || math.IsNaN(den) || math.IsInf(den, 0) {
+		return nil, fmt.Errorf("diffeq.EventCotangent: the event at t=%g is tangent (∂g/∂t + ∂g/∂z·f = %g): its time is not differentiable", ev.T, den)
 	}
-	return -num / den, nil
+	c := make([]float64, len(vals[1]))
+	for k, v := range vals[1] {
+		c[k] = -v / den
+	}
+	return FromFloat64s(ev.Z.DType(), c, ev.Z.Shape().Dimensions...), nil
 }
