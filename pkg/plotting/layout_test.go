@@ -131,8 +131,13 @@ func TestAxesShowTheDataRange(t *testing.T) {
 	for _, tk := range labelled(&wide.Y) {
 		got = append(got, tk.Label)
 	}
-	if want := "[1e-05 0.0001 0.001 0.01 0.1 1 10]"; fmt.Sprint(got) != want {
+	if want := "[1e-5 0.0001 0.001 0.01 0.1 1 10]"; fmt.Sprint(got) != want {
 		t.Errorf("labels over 4.7e-5 … 7.3 = %v, want %s", got, want)
+	}
+	for v, want := range map[float64]string{1000: "1000", 0.002: "0.002", 5e-5: "5e-5", 2e7: "2e7", 1e5: "1e5"} {
+		if got := formatLogTick(v); got != want {
+			t.Errorf("formatLogTick(%v) = %q, want %q", v, got, want)
+		}
 	}
 }
 

@@ -115,12 +115,23 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 			t := plot.Tick{Value: v}
 			end := math.Abs(v/lo-1) < 1e-9 || math.Abs(v/hi-1) < 1e-9
 			if k == 1 || ((few || end) && (k == 2 || k == 5)) {
-				t.Label = strconv.FormatFloat(v, 'g', 3, 64)
+				t.Label = formatLogTick(v)
 			}
 			ticks = append(ticks, t)
 		}
 	}
 	return ticks
+}
+
+// formatLogTick writes a log-axis label: plainly between 1e-4 and 1e5
+// ("0.002", "500", "10000"), otherwise as "5e-5" or "2e7".
+func formatLogTick(v float64) string {
+	if v >= 1e-4 && v < 1e5 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	mantissa, exp, _ := strings.Cut(strconv.FormatFloat(v, 'e', -1, 64), "e")
+	n, _ := strconv.Atoi(exp)
+	return mantissa + "e" + strconv.Itoa(n)
 }
 
 // logMantissas are the values, times a power of ten, that log axes end on:
