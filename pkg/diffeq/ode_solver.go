@@ -523,7 +523,13 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 		if attempts >= opts.MaxSteps {
 			return fmt.Errorf("diffeq.Solve: %w: Options.MaxSteps=%d reached at t=%g (step %g)", ErrMaxSteps, opts.MaxSteps, t, h)
 		}
-		if h < opts.MinDt {
+		minDt := opts.MinDt
+		if s.opts.MinDt == 0 {
+			// Default: the step no longer moves t in the dtype (16 ulps of t),
+			// or 1e-12 of the span near t = 0.
+			minDt = math.Max(16*machineEps(dtype)*math.Abs(t), 1e-12*span*machineEps(dtype))
+		}
+		if h < minDt {
 			if nonFinite > 0 {
 				return fmt.Errorf("diffeq.Solve: %w: vector field returned non-finite values in every step tried from t=%.10g (step %d; the last %d attempts, down to step size %.3g)",
 					ErrNonFinite, t, sol.Steps+steps+1, nonFinite, h/0.2)
@@ -532,7 +538,7 @@ func (s *ODESolver) solveAdaptive(z0 *tensors.Tensor, ts []float64, h0 float64, 
 			if lastFailed != "" {
 				why = "last attempt: " + lastFailed
 			}
-			return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (%s)", ErrStepUnderflow, t, h, opts.MinDt, why)
+			return fmt.Errorf("diffeq.Solve: %w at t=%g: step %g below Options.MinDt=%g (%s)", ErrStepUnderflow, t, h, minDt, why)
 		}
 		target := ts[next]
 		if opts.Dense {

@@ -189,6 +189,27 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestStepUnderflowDefault: with the default MinDt (16 ulps of t) the blow-up
+// of dz/dt = z² at t = 1 stops the solve there, with few attempts, for every
+// adaptive method.
+func TestStepUnderflowDefault(t *testing.T) {
+	blowup := func(ctx *context.Context, t, z *graph.Node) *graph.Node { return graph.Mul(z, z) }
+	for _, m := range []diffeq.Method{diffeq.Dopri5, diffeq.Tsit5, diffeq.Bosh3, diffeq.Dopri8, diffeq.Kvaerno5} {
+		s, err := diffeq.NewODESolver(backend.Shared(), nil, blowup, diffeq.Options{Method: m, MaxSteps: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Solve(tensors.FromValue([][]float64{{1}}), []float64{0, 2})
+		if !errors.Is(err, diffeq.ErrStepUnderflow) && !errors.Is(err, diffeq.ErrNonFinite) {
+			t.Errorf("%s through a blow-up: error %v, want ErrStepUnderflow or ErrNonFinite", m, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "t=0.99") && !strings.Contains(err.Error(), "t=1") {
+			t.Errorf("%s: error %q should say where (near t=1)", m, err)
+		}
+	}
+}
+
 // TestStepUnderflow: dz/dt = z² from z0 = 1 blows up at t = 1.
 func TestStepUnderflow(t *testing.T) {
 	blowup := func(ctx *context.Context, t, z *graph.Node) *graph.Node { return graph.Mul(z, z) }

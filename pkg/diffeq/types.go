@@ -113,8 +113,11 @@ type Options struct {
 	RTol, ATol float64
 	// MaxSteps bounds the number of steps, accepted and rejected (default 100000).
 	MaxSteps int
-	// MinDt: an adaptive method fails with ErrStepUnderflow when the step falls below it
-	// (default 1e-12 times the span).
+	// MinDt: an adaptive ODE method fails with ErrStepUnderflow when the
+	// step falls below it. Default for ODESolver: 16 ulps of the current
+	// time in the state's dtype (a step that hardly moves t), so that spans
+	// of many time scales, such as Robertson's [0, 4e10] starting with steps
+	// of 1e-5, need no setting; AdaptiveSDESolver: 1e-12 times the span.
 	MinDt float64
 	// Chunk is the number of fixed steps unrolled per compiled executable in
 	// host solves (default 16).
