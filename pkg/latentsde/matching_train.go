@@ -116,8 +116,10 @@ func (t *Trainer) matchingStep(data Data, start time.Time) (StepStats, error) {
 // sampleMatchingPosterior is SamplePosterior for a matching-trained model:
 // z_t0 ~ N(m(t0), s(t0)²) and the posterior SDE with the closed-form drift
 // (MatchingPosteriorSDE), one path per sequence, solved by Euler–Maruyama
-// with the model's Dt. Beyond the last observation the marginal network
-// extrapolates.
+// with a tenth of the model's Dt: the drift's −½g²(z − m)/s² term pulls
+// with rate g²/2s², large where s is small (near observations), and at the
+// model's Dt the scheme overshoots. Beyond the last observation the marginal
+// network extrapolates.
 func (t *Trainer) sampleMatchingPosterior(data Data, predTs []float64, seed uint64) (obs, latents [][]float64, err error) {
 	c, m, mc := t.model.cfg, t.model, t.cfg.Matching
 	nseq, d := data.X.Shape().Dimensions[0], c.LatentDim
@@ -156,11 +158,11 @@ func (t *Trainer) sampleMatchingPosterior(data Data, predTs []float64, seed uint
 	if c.ContextDim == 0 {
 		cs = nil
 	}
-	solver, err := diffeq.NewSDESolver(t.backend, t.ctx, m.MatchingPosteriorSDE(mc, cs, obsTs), diffeq.Options{Dt: c.Dt, Method: diffeq.EulerMaruyama})
+	solver, err := diffeq.NewSDESolver(t.backend, t.ctx, m.MatchingPosteriorSDE(mc, cs, obsTs), diffeq.Options{Dt: c.Dt / 10, Method: diffeq.EulerMaruyama})
 	if err != nil {
 		return nil, nil, fmt.Errorf("latentsde.Trainer.SamplePosterior: %w", err)
 	}
-	bm, err := diffeq.NewBrownian(seed, predTs[0], predTs[len(predTs)-1], c.Dt, nseq, d, c.DType)
+	bm, err := diffeq.NewBrownian(seed, predTs[0], predTs[len(predTs)-1], c.Dt/10, nseq, d, c.DType)
 	if err != nil {
 		return nil, nil, fmt.Errorf("latentsde.Trainer.SamplePosterior: %w", err)
 	}
