@@ -12,7 +12,13 @@
 //     (constant, linear warm-up, cyclical annealing);
 //   - the latent SDE of Li et al. (2020) (GRU encoder run backwards over the
 //     observations, posterior and prior drifts, shared diagonal diffusion,
-//     decoder) and the latent ODE of Rubanova et al. (2019).
+//     decoder) and the latent ODE of Rubanova et al. (2019);
+//   - SDE Matching (Bartosh et al. 2025), a simulation-free training
+//     objective for the same latent SDE: Gaussian posterior marginals from a
+//     network with forward-mode time derivatives, their closed-form posterior
+//     drift, the negative ELBO at random times (TrainConfig.Objective =
+//     ObjectiveMatching), and its comparison with the stochastic adjoint
+//     (CompareMethods).
 //
 // See docs/latentsde.md for the maths.
 package latentsde
