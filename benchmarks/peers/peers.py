@@ -289,7 +289,7 @@ def torch_rows(row, warmup, repeats):
 
         vals = measure(run, warmup, repeats, 1)
         how = "stochastic adjoint (torchsde's default adjoint method)" if adjoint else "backprop through the solve"
-        return vals, model.nfe, f"{how}; drift evaluations {model.nfe} (forward and backward); " + (
+        return vals, model.nfe, f"{how}; drift evaluations {model.nfe}" + (" (forward and backward); " if adjoint else "; ") + (
             "Adam 1e-2 with ExponentialLR 0.999 (the example)" if example else "Adam 1e-2, constant")
 
     if row.startswith("latode"):
@@ -524,27 +524,30 @@ def diffrax_rows(row, warmup, repeats):
         params = ([torch_like_linear(ks[0], 8, 64), torch_like_linear(ks[1], 64, 8)],
                   [torch_like_linear(ks[2], 8, 64), torch_like_linear(ks[3], 64, 8)])
 
-        def solve_one(p, y0, k):
-            bm = GridBM(0.0, 1.0, 1e-3, increments(k, 1001, 1e-3, (8,)))
-            terms = dfx.MultiTerm(dfx.ODETerm(lambda t, y, a: mlp(a[0], y, jnp.tanh)),
-                                  dfx.ControlTerm(lambda t, y, a: lx.DiagonalLinearOperator(mlp(a[1], y, jnp.tanh)), bm))
+        def field(p, y):  # the batch as one flat state (batch·8,)
+            return mlp(p, y.reshape(batch, 8), jnp.tanh).reshape(-1)
+
+        @jax.jit
+        def solve(p, y0, k):
+            bm = GridBM(0.0, 1.0, 1e-3, increments(k, 1001, 1e-3, (batch * 8,)))
+            terms = dfx.MultiTerm(dfx.ODETerm(lambda t, y, a: field(a[0], y)),
+                                  dfx.ControlTerm(lambda t, y, a: lx.DiagonalLinearOperator(field(a[1], y)), bm))
             sol = dfx.diffeqsolve(terms, dfx.Euler(), 0.0, 1.0, 1e-3, y0, args=p, saveat=dfx.SaveAt(t1=True),
                                   max_steps=1001, adjoint=dfx.ForwardMode())
             return sol.ys[-1], sol.stats["num_steps"]
 
-        solve = jax.jit(jax.vmap(solve_one, in_axes=(None, 0, 0)))
-        y0 = jnp.asarray([(i % 7) / 7 - 0.4 for i in range(batch * 8)], jnp.float32).reshape(batch, 8)
+        y0 = jnp.asarray([(i % 7) / 7 - 0.4 for i in range(batch * 8)], jnp.float32)
         steps, counter = [0], [1]
 
         def run():
             counter[0] += 1
-            ys, n = solve(params, y0, jax.random.split(jax.random.PRNGKey(counter[0]), batch))
+            ys, n = solve(params, y0, jax.random.PRNGKey(counter[0]))
             ys.block_until_ready()
-            steps[0] = int(n[0])
+            steps[0] = int(n)
             assert bool(jnp.isfinite(ys).all())
 
         vals = measure(run, max(warmup, 1), repeats, batch * 1000)
-        return vals, steps[0], (f"{steps[0]} Euler steps; jit(vmap(diffeqsolve)), compilation excluded; "
+        return vals, steps[0], (f"{steps[0]} Euler steps; jit(diffeqsolve) on the batch as one state, compilation excluded; "
                                 "increments drawn inside the timed call (jax.random.normal, then looked up per step)")
 
     if row in ("latsde", "latsde-ex"):
@@ -560,34 +563,36 @@ def diffrax_rows(row, warmup, repeats):
                   "q": jnp.asarray([mu, logvar], jnp.float32)}
         batch = 512
 
-        def drift(t, y, net):
-            z = y[:1]
-            post = mlp(net, jnp.concatenate((jnp.sin(t)[None], jnp.cos(t)[None], z)), jnp.tanh)
+        def drift(t, y, net):  # state (batch·2,): [z, log q/p] per row
+            y = y.reshape(batch, 2)
+            z = y[:, :1]
+            tt = jnp.full_like(z, t)
+            post = mlp(net, jnp.concatenate((jnp.sin(tt), jnp.cos(tt), z), axis=1), jnp.tanh)
             u = (post - theta * (mu - z)) / sigma
-            return jnp.concatenate((post, 0.5 * u * u))
+            return jnp.concatenate((post, 0.5 * u * u), axis=1).reshape(-1)
 
-        def diffusion(t, y, net):
-            return lx.DiagonalLinearOperator(jnp.asarray([sigma, 0.0], y.dtype))
+        g = jnp.tile(jnp.asarray([sigma, 0.0], jnp.float32), batch)
 
-        def path(net, z0, k):
-            bm = GridBM(float(ts_[0]), float(ts_[-1]), 1e-2, increments(k, 201, 1e-2, (2,)))
-            terms = dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, bm))
-            sol = dfx.diffeqsolve(terms, dfx.Euler(), float(ts_[0]), float(ts_[-1]), 1e-2,
-                                  jnp.concatenate((z0, jnp.zeros(1))), args=net, saveat=dfx.SaveAt(ts=ts),
-                                  max_steps=256, adjoint=dfx.RecursiveCheckpointAdjoint())
-            return sol.ys, sol.stats["num_steps"]
+        def paths(net, z0, k):
+            bm = GridBM(float(ts_[0]), float(ts_[-1]), 1e-2, increments(k, 201, 1e-2, (batch * 2,)))
+            terms = dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(lambda t, y, a: lx.DiagonalLinearOperator(g), bm))
+            y0 = jnp.concatenate((z0, jnp.zeros_like(z0)), axis=1).reshape(-1)
+            sol = dfx.diffeqsolve(terms, dfx.Euler(), float(ts_[0]), float(ts_[-1]), 1e-2, y0, args=net,
+                                  saveat=dfx.SaveAt(ts=ts), max_steps=256,
+                                  adjoint=dfx.RecursiveCheckpointAdjoint(checkpoints=256))
+            return sol.ys.reshape(len(ts_), batch, 2).swapaxes(0, 1), sol.stats["num_steps"]
 
         def loss_fn(p, k, w):
             k0, k1 = jax.random.split(k)
             qm, qlv = p["q"][0], p["q"][1]
             qstd = jnp.exp(0.5 * qlv)
             z0 = qm + jax.random.normal(k0, (batch, 1)) * qstd
-            sol, n = jax.vmap(path, in_axes=(None, 0, 0))(p["net"], z0, jax.random.split(k1, batch))
+            sol, n = paths(p["net"], z0, k1)
             zs = sol[:, keep, 0]  # (batch, observed times)
             logp = (-jnp.log(2 * 0.05) - jnp.abs(ys[None, :] - zs) / 0.05).sum(1).mean()
             kl0 = jnp.log(pstd / qstd) + (qstd ** 2 + (qm - mu) ** 2) / (2 * pstd ** 2) - 0.5
             kl = kl0 + sol[:, -1, 1].mean()
-            return -logp + w * kl, n[0]
+            return -logp + w * kl, n
 
         init, update = adam(1e-2)
 
@@ -609,7 +614,7 @@ def diffrax_rows(row, warmup, repeats):
 
         vals = measure(run, max(warmup, 1), repeats, 1)
         return vals, state[3], (f"{state[3]} Euler steps; backprop through the solve (RecursiveCheckpointAdjoint), "
-                                "jit(vmap), compilation excluded; increments drawn inside the timed call; Adam written here"
+                                "jit, the batch as one state, compilation excluded; increments drawn inside the timed call; Adam written here"
                                 + (" with the example's 0.999 decay" if example else ""))
 
     if row.startswith("latode"):
@@ -671,30 +676,32 @@ def diffrax_rows(row, warmup, repeats):
         paths = 4096
         ts = jnp.linspace(0.0, 1.0, saves)
 
-        def drift(t, y, a):
-            z = y[:1]
+        def drift(t, y, a):  # state (paths·2,): [z, log q/p] per path
+            y = y.reshape(paths, 2)
+            z = y[:, :1]
             fq, fp = th_q * (mu_q - z), th_p * (mu_p - z)
             u = (fq - fp) / sig
-            return jnp.concatenate((fq, 0.5 * u * u))
+            return jnp.concatenate((fq, 0.5 * u * u), axis=1).reshape(-1)
 
-        def solve_one(k):
-            bm = GridBM(0.0, 1.0, 1e-3, increments(k, 1001, 1e-3, (2,)))
-            terms = dfx.MultiTerm(dfx.ODETerm(drift),
-                                  dfx.ControlTerm(lambda t, y, a: lx.DiagonalLinearOperator(jnp.asarray([sig, 0.0])), bm))
-            sol = dfx.diffeqsolve(terms, dfx.Euler(), 0.0, 1.0, 1e-3, jnp.zeros(2), saveat=dfx.SaveAt(ts=ts),
+        g = jnp.tile(jnp.asarray([sig, 0.0], jnp.float32), paths)
+
+        @jax.jit
+        def solve(k):
+            bm = GridBM(0.0, 1.0, 1e-3, increments(k, 1001, 1e-3, (paths * 2,)))
+            terms = dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(lambda t, y, a: lx.DiagonalLinearOperator(g), bm))
+            sol = dfx.diffeqsolve(terms, dfx.Euler(), 0.0, 1.0, 1e-3, jnp.zeros(paths * 2), saveat=dfx.SaveAt(ts=ts),
                                   max_steps=1001, adjoint=dfx.ForwardMode())
-            return sol.ys[-1, 1], sol.stats["num_steps"]
+            return sol.ys[-1].reshape(paths, 2)[:, 1], sol.stats["num_steps"]
 
-        solve = jax.jit(jax.vmap(solve_one))
         out = [0.0, 0]
 
         def run():
-            kl, n = solve(jax.random.split(jax.random.PRNGKey(len(out) + 7), paths))
-            out[0], out[1] = float(kl.mean()), int(n[0])
+            kl, n = solve(jax.random.PRNGKey(len(out) + 7))
+            out[0], out[1] = float(kl.mean()), int(n)
 
         vals = measure(run, max(warmup, 1), repeats, 0)
         return vals, out[1], (f"{saves} save times, {out[1]} Euler steps, KL {out[0]:.4g}; 4096 paths, float32; "
-                              "jit(vmap), compilation excluded; increments drawn inside the timed call")
+                              "jit, the paths as one state, compilation excluded; increments drawn inside the timed call")
 
     raise SystemExit(f"peers.py: no diffrax code for row {row}")
 
