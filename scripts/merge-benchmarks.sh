@@ -17,7 +17,7 @@ time where wall time was unreliable.
 This file is generated from `docs/bench/*.md` by `scripts/merge-benchmarks.sh`; edit those.
 
 HDR
-	for f in perf sde backend adjoint latentsde spirals mnist; do
+	for f in perf peers sde backend adjoint latentsde spirals mnist; do
 		[ -f "docs/bench/$f.md" ] || continue
 		sed 's/^# /## /' "docs/bench/$f.md"
 		echo
