@@ -74,6 +74,7 @@ fmt-check: ## fail if a .go file is not gofmt-ed
 
 test-scripts: ## unit tests of the notebook checker and generator
 	$(PYTHON) -m unittest discover -s scripts -p 'test_*.py'
+	$(PYTHON) -m unittest discover -s benchmarks/peers -p 'test_*.py'
 
 notebooks: tools notebooks-gen ## execute notebooks/*.ipynb headless (GOSDE_QUICK=1) and check them; NB=... for some
 	bash scripts/run-notebooks.sh $(NB)
