@@ -20,6 +20,8 @@ import (
 	"github.com/gosde/gosde/pkg/datasets/ou"
 	"github.com/gosde/gosde/pkg/latentsde"
 	"github.com/gosde/gosde/pkg/plotting"
+
+	"github.com/gosde/gosde/internal/atomicfile"
 )
 
 func init() {
@@ -228,7 +230,7 @@ func latentSDEReport(tr *latentsde.Trainer, p ou.Process, data latentsde.Data, h
 	if err != nil {
 		return err
 	}
-	if err := plotting.WriteFileAtomic(filepath.Join(out, "report.json"), raw); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "report.json"), raw); err != nil {
 		return err
 	}
 	return latentSDEPlots(tr, data, hist, fine, priorPaths, rows, seed, out)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gosde/gosde/pkg/latentsde"
 	"github.com/gosde/gosde/pkg/plotting"
+
+	"github.com/gosde/gosde/internal/atomicfile"
 )
 
 func init() {
@@ -80,7 +82,7 @@ func runSDEMatching(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := plotting.WriteFileAtomic(filepath.Join(*out, "curves.json"), raw); err != nil {
+	if err := atomicfile.Write(filepath.Join(*out, "curves.json"), raw); err != nil {
 		return err
 	}
 	fit, prior, err := latentsde.ComparisonFigures(res, cfg.HeldOut)

@@ -38,6 +38,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/gosde/gosde/internal/ctxvars"
+
+	"github.com/gosde/gosde/internal/atomicfile"
 )
 
 // Version is the format version this package writes and reads.
@@ -325,13 +327,13 @@ func decodeBody(r *reader) (*Checkpoint, error) {
 	return ck, nil
 }
 
-// Write writes ck to path atomically (WriteFileAtomic).
+// Write writes ck to path atomically (atomicfile.Write).
 func Write(path string, ck *Checkpoint) error {
 	data, err := Encode(ck)
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(path, data); err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+
+	"github.com/gosde/gosde/internal/atomicfile"
 )
 
 // History is a training curve: one row per recorded step, one column per
@@ -227,7 +229,7 @@ func WriteHistory(path string, h History) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(path, data); err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil

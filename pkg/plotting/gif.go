@@ -12,6 +12,8 @@ import (
 	"time"
 
 	colorpalette "image/color/palette"
+
+	"github.com/gosde/gosde/internal/atomicfile"
 )
 
 // GIF renders the frames as a looping animated GIF of width×height pixels,
@@ -57,5 +59,5 @@ func SaveGIF(path string, frames []Figure, width, height int, delay time.Duratio
 	if err != nil {
 		return fmt.Errorf("plotting.SaveGIF %q: %w", path, err)
 	}
-	return WriteFileAtomic(path, data)
+	return atomicfile.Write(path, data)
 }

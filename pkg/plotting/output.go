@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -17,6 +16,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/gosde/gosde/internal/atomicfile"
 )
 
 // DPI is the resolution used to convert pixel sizes to physical lengths.
@@ -123,40 +124,7 @@ func Save(f Figure, path string, width, height int) error {
 	if err != nil {
 		return fmt.Errorf("plotting.Save %q: %w", path, err)
 	}
-	return WriteFileAtomic(path, data)
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory followed by a rename, so readers never see a partial file. On
-// error no temporary file is left behind.
-func WriteFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("plotting: writing %q: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("plotting: writing %q: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("plotting: writing %q: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("plotting: writing %q: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("plotting: writing %q: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, data)
 }
 
 // Show displays f inline as a width×height PNG when running inside a GoNB
