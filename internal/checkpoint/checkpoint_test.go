@@ -247,4 +247,3 @@ func TestSeries(t *testing.T) {
 		t.Fatalf("missing directory: %v, %v", ck, err)
 	}
 }
-
