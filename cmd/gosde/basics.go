@@ -11,6 +11,7 @@ import (
 
 	"github.com/gosde/gosde/pkg/experiments/basics"
 	"github.com/gosde/gosde/pkg/plotting"
+	"github.com/gosde/gosde/pkg/progress"
 )
 
 func init() {
@@ -47,9 +48,9 @@ func runBasics(args []string) error {
 	}{{basics.LinearSpiral(), *linSteps}, {basics.NonlinearSpiral(), *mlpSteps}}
 	for _, r := range runs {
 		var frames []plotting.Figure
-		bar := newSpiralsBar("basics "+r.sys.Name, r.steps)
+		bar := progress.NewWriter("basics "+r.sys.Name, r.steps, os.Stderr)
 		cfg := basics.Config{System: r.sys, Steps: r.steps, Seed: *seed, PlotEvery: *plotEvery,
-			OnStep: func(step int, loss float64) { bar.update(step, loss) },
+			OnStep: bar.Update,
 			OnPlot: func(step int, fig *plot.Plot) {
 				frames = append(frames, fig)
 				path := filepath.Join(*out, fmt.Sprintf("basics_%s_step%05d.png", r.sys.Name, step))
@@ -58,7 +59,7 @@ func runBasics(args []string) error {
 				}
 			}}
 		res, err := basics.Run(b, cfg)
-		bar.done()
+		bar.Done()
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.sys.Name, err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/gosde/gosde/pkg/plotting"
 
 	"github.com/gosde/gosde/internal/atomicfile"
+	"github.com/gosde/gosde/pkg/progress"
 )
 
 func init() {
@@ -153,21 +154,21 @@ func runLatentSDE(args []string) error {
 		return checkpoint.WriteHistory(histPath, tr.History())
 	}
 	var total float64
-	bar := newProgressBar(os.Stdout, "latentsde", *steps)
+	bar := progress.NewWriter("latentsde", *steps, os.Stdout)
 	for tr.GlobalStep() < *steps {
 		st, err := tr.Step(data)
 		if err != nil {
 			return err
 		}
 		total += st.Seconds
-		progress(bar, st)
+		showStep(bar, st)
 		if st.Step%*saveEvery == 0 || st.Step == *steps {
 			if err := save(); err != nil {
 				return err
 			}
 		}
 	}
-	bar.done()
+	bar.Done()
 	if err := save(); err != nil {
 		return err
 	}
@@ -176,9 +177,10 @@ func runLatentSDE(args []string) error {
 	return latentSDEReport(tr, p, data, &hist, *samples, *seed, *out)
 }
 
-// progress shows the step's figures on the progress bar.
-func progress(bar *progressBar, st latentsde.StepStats) {
-	bar.update(st.Step, fmt.Sprintf("loss %.4g  loglik %.4g  KL %.4g (w %.2f)  %.0f ms/step", st.Loss, st.LogLik, st.KL, st.KLWeight, 1000*st.Seconds))
+// showStep shows the step's figures on the progress bar.
+func showStep(bar *progress.Bar, st latentsde.StepStats) {
+	bar.SetNote(fmt.Sprintf("loglik %.4g · KL %.4g (w %.2f)", st.LogLik, st.KL, st.KLWeight))
+	bar.Update(st.Step, st.Loss)
 }
 
 // firstCoord returns rows[i][k*dim] for k < n: the first data coordinate

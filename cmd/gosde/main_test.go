@@ -235,8 +235,8 @@ func TestRedirectedRuns(t *testing.T) {
 		progress string // a plain progress line on stdout or stderr
 	}{
 		{[]string{"mnist", "--data", dir, "--batch", "2", "--steps", "1", "--solver", "euler", "--eval-batch", "4"}, "step 4/4: loss"},
-		{[]string{"latentsde", "--paths", "1", "--steps", "3", "--samples", "10", "--out", filepath.Join(out, "ls")}, "latentsde 3/3 loss"},
-		{[]string{"spirals", "--iters", "2", "--spirals", "20", "--batch", "2", "--out", filepath.Join(out, "sp")}, "spirals 2/2 loss"},
+		{[]string{"latentsde", "--paths", "1", "--steps", "3", "--samples", "10", "--out", filepath.Join(out, "ls")}, "latentsde [########################] 100% 3/3 · loss"},
+		{[]string{"spirals", "--iters", "2", "--spirals", "20", "--batch", "2", "--out", filepath.Join(out, "sp")}, "spirals [########################] 100% 2/2 · loss"},
 	} {
 		stdout, stderr, code := gosde(t, nil, c.args...)
 		if code != 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/gosde/gosde/pkg/diffeq"
 	"github.com/gosde/gosde/pkg/experiments/spirals"
 	"github.com/gosde/gosde/pkg/plotting"
+	"github.com/gosde/gosde/pkg/progress"
 )
 
 func init() {
@@ -62,10 +63,10 @@ func runSpirals(args []string) error {
 	if res.Resumed > 0 {
 		fmt.Printf("resumed from %s at step %d\n", res.Config.Checkpoint, res.Resumed)
 	}
-	bar := newSpiralsBar("spirals", *iters)
-	res.Config.OnStep = func(step int, loss float64) { bar.update(step, loss) }
+	bar := progress.NewWriter("spirals", *iters, os.Stderr)
+	res.Config.OnStep = bar.Update
 	err = res.Fit()
-	bar.done()
+	bar.Done()
 	if err != nil {
 		return err
 	}
@@ -123,16 +124,4 @@ func spiralsFigures(res *spirals.Result, out string) error {
 	}
 	fmt.Printf("figures: %s\n", strings.Join(files, ", "))
 	return nil
-}
-
-// spiralsBar is the training progress of `gosde spirals` and `gosde basics`
-// on stderr (plain lines when stderr is not a terminal).
-type spiralsBar struct{ *progressBar }
-
-func newSpiralsBar(name string, total int) *spiralsBar {
-	return &spiralsBar{newProgressBar(os.Stderr, name, total)}
-}
-
-func (p *spiralsBar) update(step int, loss float64) {
-	p.progressBar.update(step, fmt.Sprintf("loss %.4g", loss))
 }

@@ -41,6 +41,7 @@ type Bar struct {
 	Interval time.Duration
 
 	title string
+	note  string
 	total int
 	now   func() time.Time
 	show  func(text, htmlText string, final bool)
@@ -146,6 +147,10 @@ func (b *Bar) Done() {
 	}
 }
 
+// SetNote sets a short text shown after the figures from the next display
+// on (for example the latest step's other metrics); "" removes it.
+func (b *Bar) SetNote(note string) { b.note = note }
+
 // StepTime returns the mean time per step, as of the last display, since
 // the end of the first step (since the start while only one step is done).
 func (b *Bar) StepTime() time.Duration {
@@ -194,6 +199,9 @@ func (b *Bar) render(t time.Time, final bool) (string, string) {
 		parts = append(parts, fmt.Sprintf("%s in %s", state, formatDuration(elapsed)))
 	} else {
 		parts = append(parts, fmt.Sprintf("%s elapsed", formatDuration(elapsed)), "ETA "+formatDuration(b.ETA()))
+	}
+	if b.note != "" {
+		parts = append(parts, b.note)
 	}
 	info := strings.Join(parts, " · ")
 	const width = 24

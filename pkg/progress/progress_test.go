@@ -146,3 +146,21 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// A note is shown after the figures, in text and HTML (escaped), from the
+// next display on, and removed by an empty one.
+func TestNote(t *testing.T) {
+	b, f := newFake(3)
+	b.SetNote("KL 1.5 <w 0.2>")
+	f.t = f.t.Add(time.Second)
+	b.Update(1, 2)
+	if !strings.HasSuffix(f.texts[0], " · KL 1.5 <w 0.2>") || !strings.Contains(f.htmls[0], "KL 1.5 &lt;w 0.2&gt;") {
+		t.Errorf("note not shown: %q / %q", f.texts[0], f.htmls[0])
+	}
+	b.SetNote("")
+	f.t = f.t.Add(time.Second)
+	b.Update(2, 2)
+	if strings.Contains(f.texts[1], "KL") {
+		t.Errorf("removed note still shown: %q", f.texts[1])
+	}
+}
