@@ -95,22 +95,7 @@ func (t *Trainer) matchingStep(data Data, start time.Time) (StepStats, error) {
 	if err != nil {
 		return StepStats{}, fmt.Errorf("latentsde.Trainer.Step: %w", err)
 	}
-	t.step++
-	st := StepStats{Step: t.step, KLWeight: w}
-	vals := make([]float64, 3)
-	for i := range vals {
-		v, err := diffeq.Float64s(out[i])
-		if err != nil {
-			return StepStats{}, err
-		}
-		vals[i] = v[0]
-	}
-	st.Loss, st.LogLik, st.KL = vals[0], vals[1], vals[2]
-	st.Seconds = time.Since(start).Seconds()
-	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
-		return st, fmt.Errorf("latentsde.Trainer.Step: loss is %g at step %d", st.Loss, t.step)
-	}
-	return st, nil
+	return t.stepStats(out, w, start)
 }
 
 // sampleMatchingPosterior is SamplePosterior for a matching-trained model:

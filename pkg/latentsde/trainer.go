@@ -253,6 +253,17 @@ func (t *Trainer) Step(data Data) (StepStats, error) {
 	if err != nil {
 		return StepStats{}, fmt.Errorf("latentsde.Trainer.Step: %w", err)
 	}
+	st, err := t.stepStats(out, w, start)
+	if err != nil {
+		return st, err
+	}
+	return t.record(st, nil)
+}
+
+// stepStats counts a step taken and returns its figures from the training
+// executable's first three outputs (loss, log-likelihood, KL), w and the
+// step's start; a non-finite loss is an error.
+func (t *Trainer) stepStats(out []*tensors.Tensor, w float64, start time.Time) (StepStats, error) {
 	t.step++
 	st := StepStats{Step: t.step, KLWeight: w}
 	vals := make([]float64, 3)
@@ -268,7 +279,7 @@ func (t *Trainer) Step(data Data) (StepStats, error) {
 	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
 		return st, fmt.Errorf("latentsde.Trainer.Step: loss is %g at step %d", st.Loss, t.step)
 	}
-	return t.record(st, nil)
+	return st, nil
 }
 
 // castTo returns x converted to dtype (x itself if it already has it).
