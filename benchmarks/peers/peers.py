@@ -49,7 +49,7 @@ ROWS = {
 }
 
 # Rows each library runs (the rest print {"unavailable": reason}).
-DIFFRAX_ROWS = {"sde256", "sde4096", "latsde", "latsde-ex", "latode", "latodeadj", "latode-ex",
+DIFFRAX_ROWS = {"sde256", "sde4096", "latsde", "latsde-ex", "latsdeadj", "latsdeadj-ex", "latode", "latodeadj", "latode-ex",
                 "latodeadj-ex", "oukl", "oukl1000"}
 
 LATODE_STEPS_PER_RUN = 5  # as bench.LatentODEStepsPerRun
@@ -505,8 +505,9 @@ def diffrax_rows(row, warmup, repeats):
         dW: jax.Array
 
         def evaluate(self, t0, t1=None, left=True):
-            k = jnp.clip(jnp.round((t0 - self.t0) / self.dt).astype(jnp.int32), 0, self.dW.shape[0] - 1)
-            return self.dW[k] * jnp.sqrt((t1 - t0) / self.dt)
+            lo, span = jnp.minimum(t0, t1), t1 - t0
+            k = jnp.clip(jnp.round((lo - self.t0) / self.dt).astype(jnp.int32), 0, self.dW.shape[0] - 1)
+            return self.dW[k] * jnp.sign(span) * jnp.sqrt(jnp.abs(span) / self.dt)
 
     def increments(k, n, dt, shape):
         return jax.random.normal(k, (n,) + shape) * math.sqrt(dt)
@@ -550,7 +551,7 @@ def diffrax_rows(row, warmup, repeats):
         return vals, steps[0], (f"{steps[0]} Euler steps; jit(diffeqsolve) on the batch as one state, compilation excluded; "
                                 "increments drawn inside the timed call (jax.random.normal, then looked up per step)")
 
-    if row in ("latsde", "latsde-ex"):
+    if row.startswith("latsde"):
         example = row.endswith("-ex")
         ts_, ys_, keep = segmented_cosine_data() if example else sine_data()
         ts, ys = jnp.asarray(ts_, jnp.float32), jnp.asarray(ys_, jnp.float32)
@@ -562,6 +563,7 @@ def diffrax_rows(row, warmup, repeats):
                           torch_like_linear(ks[2], 200, 1, zero=True)],
                   "q": jnp.asarray([mu, logvar], jnp.float32)}
         batch = 512
+        adjoint = dfx.BacksolveAdjoint() if "adj" in row else dfx.RecursiveCheckpointAdjoint(checkpoints=256)
 
         def drift(t, y, net):  # state (batch·2,): [z, log q/p] per row
             y = y.reshape(batch, 2)
@@ -579,7 +581,7 @@ def diffrax_rows(row, warmup, repeats):
             y0 = jnp.concatenate((z0, jnp.zeros_like(z0)), axis=1).reshape(-1)
             sol = dfx.diffeqsolve(terms, dfx.Euler(), float(ts_[0]), float(ts_[-1]), 1e-2, y0, args=net,
                                   saveat=dfx.SaveAt(ts=ts), max_steps=256,
-                                  adjoint=dfx.RecursiveCheckpointAdjoint(checkpoints=256))
+                                  adjoint=adjoint)
             return sol.ys.reshape(len(ts_), batch, 2).swapaxes(0, 1), sol.stats["num_steps"]
 
         def loss_fn(p, k, w):
@@ -613,8 +615,10 @@ def diffrax_rows(row, warmup, repeats):
             assert math.isfinite(float(loss))
 
         vals = measure(run, max(warmup, 1), repeats, 1)
-        return vals, state[3], (f"{state[3]} Euler steps; backprop through the solve (RecursiveCheckpointAdjoint), "
-                                "jit, the batch as one state, compilation excluded; increments drawn inside the timed call; Adam written here"
+        return vals, state[3], (f"{state[3]} Euler steps; "
+                                + ("continuous adjoint (BacksolveAdjoint, the same increments backwards), " if "adj" in row
+                                   else "backprop through the solve (RecursiveCheckpointAdjoint, a checkpoint per step), ")
+                                + "jit, the batch as one state, compilation excluded; increments drawn inside the timed call; Adam written here"
                                 + (" with the example's 0.999 decay" if example else ""))
 
     if row.startswith("latode"):
