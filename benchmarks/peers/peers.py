@@ -497,8 +497,10 @@ def diffrax_rows(row, warmup, repeats):
     key = jax.random.PRNGKey(0)
 
     class GridBM(dfx.AbstractPath):
-        """Brownian motion on the fixed grid t0 + k·dt from increments drawn
-        beforehand (dW[k] ~ N(0, dt)); a last partial step is scaled."""
+        """Brownian increments on the fixed grid t0 + k·dt, drawn beforehand
+        (dW[k] ~ N(0, dt)): evaluate(t0, t1) returns the increment of the
+        grid step starting at min(t0, t1), signed by the direction and
+        scaled for a partial step. Only increments (t1 given) are used."""
         t0: float
         t1: float
         dt: float
