@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -222,4 +223,21 @@ func TestMNISTExampleSmallBatch(t *testing.T) {
 	if _, err := mnistExample(backend.Shared(), adjoint.Reversible, set, 4, Options{}); err == nil {
 		t.Fatal("reversible: no error")
 	}
+}
+
+// ExampleSegmentedCosineData shows torchsde's example data: 22 solver
+// times, of which the first and the last are left out of the likelihood.
+func ExampleSegmentedCosineData() {
+	d, err := SegmentedCosineData(2)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mask, _ := diffeq.Float64s(d.Mask)
+	observed := 0
+	for _, m := range mask[:len(d.Ts)] {
+		observed += int(m)
+	}
+	fmt.Printf("%d times on [%g, %g], %d observed; shape %v\n", len(d.Ts), d.Ts[0], d.Ts[len(d.Ts)-1], observed, d.X.Shape().Dimensions)
+	// Output: 22 times on [0, 2], 20 observed; shape [2 22 1]
 }
