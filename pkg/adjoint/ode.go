@@ -65,6 +65,10 @@ type Trajectory struct {
 	save   []int             // grid index of each save time
 
 	sde *sdeTrajectory // SDE-specific state
+
+	// from is the ODE or SDE whose Forward made the trajectory: Backward
+	// takes only its own (the states, grid and noise are those of its solve).
+	from any
 }
 
 // NewODE returns the adjoint of dz/dt = f(t, z) whose weights live in ctx.
@@ -161,7 +165,7 @@ func (o *ODE) Forward(z0 *tensors.Tensor, ts []float64) (*Trajectory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adjoint.Forward: %w", err)
 	}
-	tr := &Trajectory{Ts: append([]float64(nil), ts...), Ys: sol.Ys, NFE: sol.NFE + firstNFE, Steps: sol.Steps,
+	tr := &Trajectory{from: o, Ts: append([]float64(nil), ts...), Ys: sol.Ys, NFE: sol.NFE + firstNFE, Steps: sol.Steps,
 		grid: solveTs, gridYs: sol.Ys, save: save}
 	if save == nil {
 		tr.save = make([]int, len(ts))
@@ -217,6 +221,9 @@ func (o *ODE) backwardSolver(batch, d int) (*diffeq.ODESolver, error) {
 func (o *ODE) Backward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Gradients, error) {
 	if tr == nil || len(tr.Ys) == 0 || tr.sde != nil {
 		return nil, fmt.Errorf("adjoint.Backward: trajectory must come from ODE.Forward")
+	}
+	if tr.from != o {
+		return nil, fmt.Errorf("adjoint.ODE.Backward: the trajectory was made by another solver's Forward: pass the one this ODE's Forward returned")
 	}
 	z0 := tr.Ys[0]
 	if err := checkCotangents(dLdYs, tr.Ts, z0.Shape()); err != nil {

@@ -206,6 +206,19 @@ func TestODEAdjointErrors(t *testing.T) {
 	if _, err := adj.Backward(tr, cot[:2]); err == nil {
 		t.Errorf("want an error for too few cotangents")
 	}
+	// A trajectory of another solver (here with other steps) is refused;
+	// its own solver takes it.
+	other2, _ := adjoint.NewODE(b, ctx, f, adjoint.Options{Solver: diffeq.Options{Method: diffeq.Euler, Dt: 0.5}})
+	trOther, err := other2.Forward(z0, odeTs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adj.Backward(trOther, odeCotangents(trOther.Ys)); err == nil || !strings.Contains(err.Error(), "another solver") {
+		t.Errorf("a trajectory of another solver: want an error naming it, got %v", err)
+	}
+	if _, err := other2.Backward(trOther, odeCotangents(trOther.Ys)); err != nil {
+		t.Errorf("its own solver refused the trajectory: %v", err)
+	}
 	bad, _ := adjoint.NewODE(b, ctx, func(ctx *context.Context, t, z *graph.Node) *graph.Node {
 		return graph.Concatenate([]*graph.Node{z, z}, 1)
 	}, adjoint.Options{})

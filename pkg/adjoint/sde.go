@@ -329,7 +329,7 @@ func (a *SDE) Forward(z0 *tensors.Tensor, ts []float64, bm *diffeq.Brownian) (*T
 	if err != nil {
 		return nil, fmt.Errorf("adjoint.SDE.Forward: %w", err)
 	}
-	tr := &Trajectory{Ts: append([]float64(nil), ts...), Ys: []*tensors.Tensor{z0}, grid: g, save: save,
+	tr := &Trajectory{from: a, Ts: append([]float64(nil), ts...), Ys: []*tensors.Tensor{z0}, grid: g, save: save,
 		sde: &sdeTrajectory{bm: bm, ckpt: map[int]*tensors.Tensor{}}}
 	z := z0
 	var state []*tensors.Tensor
@@ -384,6 +384,9 @@ func (a *SDE) Forward(z0 *tensors.Tensor, ts []float64, bm *diffeq.Brownian) (*T
 func (a *SDE) Backward(tr *Trajectory, dLdYs []*tensors.Tensor) (*Gradients, error) {
 	if tr == nil || tr.sde == nil {
 		return nil, fmt.Errorf("adjoint.SDE.Backward: trajectory must come from SDE.Forward")
+	}
+	if tr.from != a {
+		return nil, fmt.Errorf("adjoint.SDE.Backward: the trajectory was made by another solver's Forward: pass the one this SDE's Forward returned")
 	}
 	z0 := tr.Ys[0]
 	if err := checkCotangents(dLdYs, tr.Ts, z0.Shape()); err != nil {

@@ -2,6 +2,7 @@ package adjoint_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -382,5 +383,34 @@ func TestSDEAdjointChunks(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// SDE.Backward refuses a trajectory that another SDE's Forward made (its
+// grid and Brownian path are that solver's) and takes its own.
+func TestSDEBackwardOwnTrajectory(t *testing.T) {
+	bm, err := diffeq.NewBrownian(5, 0, 1, 1.0/16, 3, 2, dtypes.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	s := testSDE(diffeq.Stratonovich)
+	a, err := adjoint.NewSDE(backend.Shared(), ctx, s, adjoint.SDEOptions{Dt: 1.0 / 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := adjoint.NewSDE(backend.Shared(), ctx, s, adjoint.SDEOptions{Dt: 1.0 / 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := other.Forward(sdeZ0, sdeTs, bm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Backward(tr, odeCotangents(tr.Ys)); err == nil || !strings.Contains(err.Error(), "another solver") {
+		t.Errorf("a trajectory of another solver: want an error naming it, got %v", err)
+	}
+	if _, err := other.Backward(tr, odeCotangents(tr.Ys)); err != nil {
+		t.Errorf("its own solver refused the trajectory: %v", err)
 	}
 }
