@@ -134,3 +134,16 @@ func newOther(config string) (b backends.Backend, err error) {
 	}()
 	return backends.NewWithConfig(config)
 }
+
+// OnAccelerator reports whether b computes on an accelerator (XLA on a GPU
+// or another non-CPU device): false for the pure-Go backend and XLA CPU.
+// Choices that pay off only where launches and host transfers are costly
+// and compilation is slow (noise drawn in the graph, Checkpointed instead of
+// unrolled graphs) follow it.
+func OnAccelerator(b backends.Backend) bool {
+	if b == nil || b.NumDevices() < 1 || strings.Contains(b.Name(), "(go)") {
+		return false
+	}
+	dev := strings.ToLower(b.DeviceDescription(0))
+	return !strings.HasPrefix(dev, "cpu") && !strings.HasPrefix(dev, "device#")
+}

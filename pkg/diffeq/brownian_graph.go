@@ -3,7 +3,8 @@ package diffeq
 import (
 	"fmt"
 	"math"
-	"strings"
+
+	"github.com/gosde/gosde/pkg/backend"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -45,13 +46,7 @@ import (
 // a GPU), where drawing the noise on the host costs more than the solve and
 // a transfer per chunk; false on CPUs (the pure-Go backend, XLA CPU), where
 // the host generator is as fast and remains the reference.
-func PreferNoiseInGraph(b backends.Backend) bool {
-	if b == nil || b.NumDevices() < 1 {
-		return false
-	}
-	dev := strings.ToLower(b.DeviceDescription(0))
-	return !strings.HasPrefix(dev, "cpu") && !strings.HasPrefix(dev, "device#") && !strings.Contains(b.Name(), "(go)")
-}
+func PreferNoiseInGraph(b backends.Backend) bool { return backend.OnAccelerator(b) }
 
 // counterStepSalt separates the step counter from the seed in the key.
 const counterStepSalt = 0x632be59bd9b4e019
