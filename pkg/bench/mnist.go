@@ -92,19 +92,41 @@ func mnistTrain(b backends.Backend, method adjoint.Method, set *mnist.Set, batch
 	if err != nil {
 		return nil, err
 	}
+	r, fwd, bwd, loss, err := mnistTimed(b, name, tr, batch, o, func() (x, y *tensors.Tensor, err error) {
+		_, in, labels, err := ds.Yield()
+		if err != nil {
+			return nil, nil, err
+		}
+		return in[0], labels[0], nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Note = fmt.Sprintf("gradients: %s; %d parameters; batch %d in %d shard(s); %d steps per timed run, %d warm-up steps; "+
+		"NFE per batch forward %.1f, backward %.1f (mean); last loss %.3f", method, params, batch, max(shards, 1), mnistStepsPerRun, o.Warmup, fwd, bwd, loss)
+	if method == adjoint.Direct {
+		r.Note += " (forward NFE: host Dopri5 solve + the unrolled graph's 1 + 6·padded steps; backward by autodiff)"
+	}
+	return r, nil
+}
+
+// mnistTimed takes o.Warmup untimed training steps of tr, then times
+// o.Repeats runs of mnistStepsPerRun steps on the batches that next yields
+// (freed after each step), and returns the row's result named name with
+// the mean NFE per batch forward and backward and the last loss.
+func mnistTimed(b backends.Backend, name string, tr *adjoint.Trainer, batch int, o Options, next func() (x, y *tensors.Tensor, err error)) (r *Result, fwd, bwd, loss float64, err error) {
 	var nfe diffeq.NFE
 	var steps int
-	var loss float64
 	step := func() error {
-		_, in, labels, err := ds.Yield()
+		x, y, err := next()
 		if err != nil {
 			return err
 		}
 		defer func() {
-			in[0].FinalizeAll()
-			labels[0].FinalizeAll()
+			x.FinalizeAll()
+			y.FinalizeAll()
 		}()
-		l, err := tr.Step([]*tensors.Tensor{in[0], labels[0]}, []float64{0, 1})
+		l, err := tr.Step([]*tensors.Tensor{x, y}, []float64{0, 1})
 		if err != nil {
 			return err
 		}
@@ -120,7 +142,7 @@ func mnistTrain(b backends.Backend, method adjoint.Method, set *mnist.Set, batch
 	}
 	for i := range o.Warmup {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("warm-up step %d: %w", i+1, err)
+			return nil, 0, 0, 0, fmt.Errorf("warm-up step %d: %w", i+1, err)
 		}
 	}
 	nfe, steps = diffeq.NFE{}, 0
@@ -133,17 +155,11 @@ func mnistTrain(b backends.Backend, method adjoint.Method, set *mnist.Set, batch
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, 0, err
 	}
-	r := newResult(name, b)
+	r = newResult(name, b)
 	m.fill(r)
-	fwd := float64(nfe.Forward) / float64(steps)
-	bwd := float64(nfe.Backward) / float64(steps)
+	fwd, bwd = float64(nfe.Forward)/float64(steps), float64(nfe.Backward)/float64(steps)
 	r.NFE = int(math.Round(fwd + bwd))
-	r.Note = fmt.Sprintf("gradients: %s; %d parameters; batch %d in %d shard(s); %d steps per timed run, %d warm-up steps; "+
-		"NFE per batch forward %.1f, backward %.1f (mean); last loss %.3f", method, params, batch, max(shards, 1), mnistStepsPerRun, o.Warmup, fwd, bwd, loss)
-	if method == adjoint.Direct {
-		r.Note += " (forward NFE: host Dopri5 solve + the unrolled graph's 1 + 6·padded steps; backward by autodiff)"
-	}
-	return r, nil
+	return r, fwd, bwd, loss, nil
 }

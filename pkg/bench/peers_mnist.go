@@ -2,13 +2,13 @@ package bench
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/gosde/gosde/pkg/adjoint"
+	"github.com/gosde/gosde/pkg/backend"
 	"github.com/gosde/gosde/pkg/datasets/mnist"
 	"github.com/gosde/gosde/pkg/diffeq"
 	"github.com/gosde/gosde/pkg/odenet"
@@ -74,7 +74,7 @@ func mnistExample(b backends.Backend, method adjoint.Method, set *mnist.Set, bat
 	case adjoint.Adjoint:
 		name = "mnistadj-ex"
 	case adjoint.Direct:
-		if !IsEmbedded(b) {
+		if backend.OnAccelerator(b) {
 			method = adjoint.Checkpointed // the same gradient, compiled once (as MNISTTrain)
 		}
 	default:
@@ -98,63 +98,24 @@ func mnistExample(b backends.Backend, method adjoint.Method, set *mnist.Set, bat
 	}
 	rng := rand.New(rand.NewPCG(0, 0xc209))
 	order, pos := rng.Perm(set.N), 0
-	var nfe diffeq.NFE
-	var steps int
-	var loss float64
-	step := func() error {
+	r, fwd, bwd, loss, err := mnistTimed(b, name, tr, batch, o, func() (x, y *tensors.Tensor, err error) {
 		if pos+batch > len(order) {
 			order, pos = rng.Perm(set.N), 0
 		}
 		idx := order[pos : pos+batch]
 		pos += batch
-		x, err := RandomCrops(set, idx, rng)
-		if err != nil {
-			return err
+		if x, err = RandomCrops(set, idx, rng); err != nil {
+			return nil, nil, err
 		}
 		ls := make([]int32, batch)
 		for i, k := range idx {
 			ls[i] = int32(set.Labels[k])
 		}
-		y := tensors.FromFlatDataAndDimensions(ls, batch, 1)
-		defer func() {
-			x.FinalizeAll()
-			y.FinalizeAll()
-		}()
-		l, err := tr.Step([]*tensors.Tensor{x, y}, []float64{0, 1})
-		if err != nil {
-			return err
-		}
-		if math.IsNaN(l) || math.IsInf(l, 0) {
-			return fmt.Errorf("loss %g is not finite", l)
-		}
-		n := tr.NFE()
-		nfe.Forward += n.Forward
-		nfe.Backward += n.Backward
-		steps++
-		loss = l
-		return nil
-	}
-	for i := range o.Warmup {
-		if err := step(); err != nil {
-			return nil, fmt.Errorf("warm-up step %d: %w", i+1, err)
-		}
-	}
-	nfe, steps = diffeq.NFE{}, 0
-	m, err := measure(Options{Repeats: o.Repeats, Warmup: -1}, float64(batch*mnistStepsPerRun), func() error {
-		for range mnistStepsPerRun {
-			if err := step(); err != nil {
-				return err
-			}
-		}
-		return nil
+		return x, tensors.FromFlatDataAndDimensions(ls, batch, 1), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	r := newResult(name, b)
-	m.fill(r)
-	fwd, bwd := float64(nfe.Forward)/float64(steps), float64(nfe.Backward)/float64(steps)
-	r.NFE = int(math.Round(fwd + bwd))
 	r.Note = fmt.Sprintf("gradients: %s; SGD 0.1 momentum 0.9, inputs in [0, 1], random crops; batch %d in %d shard(s); %d steps per timed run; "+
 		"NFE per batch forward %.1f, backward %.1f (mean); last loss %.3f", method, batch, shards, mnistStepsPerRun, fwd, bwd, loss)
 	return r, nil
