@@ -1,45 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/gosde/gosde/internal/checkpoint"
+	"github.com/gosde/gosde/internal/testfiles"
 )
-
-// readDir returns the names and contents of dir's files.
-func readDir(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = b
-	}
-	return out
-}
-
-// sameFiles fails unless dir holds exactly the files of before, unchanged.
-func sameFiles(t *testing.T, dir string, before map[string][]byte) {
-	t.Helper()
-	after := readDir(t, dir)
-	if len(after) != len(before) {
-		t.Errorf("%s: %d files before, %d after", dir, len(before), len(after))
-	}
-	for name, b := range before {
-		if !bytes.Equal(after[name], b) {
-			t.Errorf("%s changed or vanished", name)
-		}
-	}
-}
 
 // TestResumeRefused: the issue-15 cases through the command. A ResNet run's
 // directory resumed with the default model (it trained a fresh ODE-Net and
@@ -59,11 +27,11 @@ func TestResumeRefused(t *testing.T) {
 	if _, stderr, code := gosde(t, nil, append(base, "--model", "resnet")...); code != 0 {
 		t.Fatalf("resnet run: status %d: %s", code, stderr)
 	}
-	before := readDir(t, mn)
+	before := testfiles.Snapshot(t, mn)
 	args := append(base, "--epochs", "2")
 	_, stderr, code := gosde(t, nil, args...)
 	wantOneLineError(t, args, stderr, code, `"resnet"`, `"odenet"`, mn, "nothing was changed or deleted")
-	sameFiles(t, mn, before)
+	testfiles.Unchanged(t, mn, before)
 
 	sp, ls := filepath.Join(out, "sp"), filepath.Join(out, "ls")
 	if _, stderr, code := gosde(t, nil, "spirals", "--iters", "2", "--spirals", "20", "--batch", "2", "--out", sp); code != 0 {
@@ -79,11 +47,11 @@ func TestResumeRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ls, "checkpoint.bin"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before = readDir(t, ls)
+	before = testfiles.Snapshot(t, ls)
 	lsArgs := []string{"latentsde", "--paths", "2", "--steps", "2", "--samples", "4", "--out", ls}
 	_, stderr, code = gosde(t, nil, lsArgs...)
 	wantOneLineError(t, lsArgs, stderr, code, `"latentode-spirals"`, `"latentsde"`)
-	sameFiles(t, ls, before)
+	testfiles.Unchanged(t, ls, before)
 
 	// A latentsde run, then a ragged history.json: the resume ignores it and
 	// writes the checkpoint's history (3 rows after one more step).

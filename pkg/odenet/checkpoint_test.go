@@ -1,36 +1,17 @@
 package odenet
 
 import (
-	"bytes"
 	"errors"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gosde/gosde/internal/checkpoint"
+	"github.com/gosde/gosde/internal/testfiles"
 	"github.com/gosde/gosde/pkg/backend"
 	"github.com/gosde/gosde/pkg/diffeq"
 )
-
-// dirFiles returns the names and contents of dir's files.
-func dirFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = b
-	}
-	return out
-}
 
 // TestResumeOtherModelRefused trains a ResNet for 2 steps with checkpoints,
 // then asks for the default ODE-Net (and for an ODE-Net with other solver
@@ -47,7 +28,7 @@ func TestResumeOtherModelRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := dirFiles(t, dir)
+	before := testfiles.Snapshot(t, dir)
 	if len(before) != 2 {
 		t.Fatalf("files after 2 steps with a checkpoint every step: %v", before)
 	}
@@ -75,15 +56,7 @@ func TestResumeOtherModelRefused(t *testing.T) {
 				t.Errorf("error %q does not name %s", err, want)
 			}
 		}
-		after := dirFiles(t, dir)
-		if len(after) != len(before) {
-			t.Fatalf("files changed: %d before, %d after", len(before), len(after))
-		}
-		for name, b := range before {
-			if !bytes.Equal(after[name], b) {
-				t.Errorf("%s changed or vanished", name)
-			}
-		}
+		testfiles.Unchanged(t, dir, before)
 	}
 
 	// The same ResNet resumes, keeps the earlier files and adds its own.
@@ -92,7 +65,7 @@ func TestResumeOtherModelRefused(t *testing.T) {
 	if err != nil || res.ResumedFrom != 2 || res.Steps != 4 {
 		t.Fatalf("ResNet resume: %+v, %v", res, err)
 	}
-	after := dirFiles(t, dir)
+	after := testfiles.Snapshot(t, dir)
 	for name := range before {
 		if _, ok := after[name]; !ok {
 			t.Errorf("resume deleted %s", name)
