@@ -8,6 +8,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
 	"github.com/gosde/gosde/pkg/diffeq"
+
+	"github.com/gosde/gosde/internal/stats"
 )
 
 func newBM(t *testing.T, seed uint64, cell float64, batch, m int) *diffeq.Brownian {
@@ -19,18 +21,6 @@ func newBM(t *testing.T, seed uint64, cell float64, batch, m int) *diffeq.Browni
 	return bm
 }
 
-// meanVar returns the sample mean and variance of xs.
-func meanVar(xs []float64) (mean, variance float64) {
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= float64(len(xs))
-	for _, x := range xs {
-		variance += (x - mean) * (x - mean)
-	}
-	return mean, variance / float64(len(xs)-1)
-}
-
 // TestBrownianVariance checks that increments over grid-aligned and
 // unaligned intervals are N(0, length): mean within 3 SE, variance within 3
 // SE (var·√(2/(n−1))).
@@ -38,7 +28,7 @@ func TestBrownianVariance(t *testing.T) {
 	bm := newBM(t, 1, 1.0/64, 5000, 4)
 	for _, iv := range [][2]float64{{0, 1.0 / 64}, {0.25, 0.5}, {0.1, 0.1003}, {0.3, 0.77}, {0.0131, 0.0139}, {-0.5, 1.5}} {
 		x := bm.Increment(iv[0], iv[1])
-		mean, v := meanVar(x)
+		mean, v := stats.MeanVar(x)
 		want := iv[1] - iv[0]
 		n := float64(len(x))
 		if se := math.Sqrt(want / n); math.Abs(mean) > 3*se {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/gosde/gosde/pkg/backend"
 	"github.com/gosde/gosde/pkg/diffeq"
+
+	"github.com/gosde/gosde/internal/stats"
 )
 
 // ouSDE is dz = θ(μ − z) dt + σ dW.
@@ -67,7 +69,7 @@ func solveSDE(t *testing.T, sde diffeq.SDE, opts diffeq.Options, z0 *tensors.Ten
 // errors.
 func within3SE(t *testing.T, name string, xs []float64, want float64) {
 	t.Helper()
-	mean, v := meanVar(xs)
+	mean, v := stats.MeanVar(xs)
 	if se := math.Sqrt(v / float64(len(xs))); math.Abs(mean-want) > 3*se {
 		t.Errorf("%s: mean %g, want %g ± %g (3 SE)", name, mean, want, 3*se)
 	}
@@ -83,7 +85,7 @@ func TestOUMoments(t *testing.T) {
 	z := solveSDE(t, ouSDE(theta, mu, sigma), diffeq.Options{Dt: 1.0 / 512}, constState(n, 1, z0), []float64{0, T}, bm)
 	wantMean := mu + (z0-mu)*math.Exp(-theta*T)
 	wantVar := sigma * sigma * (1 - math.Exp(-2*theta*T)) / (2 * theta)
-	mean, v := meanVar(z)
+	mean, v := stats.MeanVar(z)
 	if se := math.Sqrt(wantVar / n); math.Abs(mean-wantMean) > 3*se {
 		t.Errorf("mean %g, want %g ± %g", mean, wantMean, 3*se)
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/gosde/gosde/internal/stats"
 )
 
 // TestNoiselessLimitIsRK4: with b = 0 the generator's raw paths are an RK4
@@ -90,7 +92,7 @@ func TestNoiseVariance(t *testing.T) {
 					vals[i] = end / x0[0]
 				}
 			}
-			mean, variance := meanVar(vals)
+			mean, variance := stats.MeanVar(vals)
 			wantMean, wantVar := 0.0, b*b*0.8
 			if !additive {
 				wantMean, wantVar = 1, math.Pow(1+b*b*0.01, 80)-1
@@ -102,17 +104,6 @@ func TestNoiseVariance(t *testing.T) {
 			}
 		}
 	}
-}
-
-func meanVar(xs []float64) (mean, variance float64) {
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= float64(len(xs))
-	for _, x := range xs {
-		variance += (x - mean) * (x - mean)
-	}
-	return mean, variance / float64(len(xs)-1)
 }
 
 // TestDefaultDataset: the default data set (torchsde's shapes) is
@@ -136,7 +127,7 @@ func TestDefaultDataset(t *testing.T) {
 				t.Fatalf("Clean[%d] is not (Raw − Mean)/Std", i)
 			}
 		}
-		m, v := meanVar(col)
+		m, v := stats.MeanVar(col)
 		if math.Abs(m) > 1e-12 || math.Abs(v-1) > 1e-12 {
 			t.Errorf("x%d normalised: mean %g, var %g; want 0, 1", j+1, m, v)
 		}
@@ -144,7 +135,7 @@ func TestDefaultDataset(t *testing.T) {
 			t.Errorf("x%d raw std %g: the paths did not reach the attractor's scale", j+1, ds.Std[j])
 		}
 	}
-	m, v := meanVar(noise)
+	m, v := stats.MeanVar(noise)
 	se := 0.01 * 0.01 * math.Sqrt(2/float64(len(noise)-1))
 	if math.Abs(m) > 3*0.01/math.Sqrt(float64(len(noise))) || math.Abs(v-1e-4) > 3*se {
 		t.Errorf("observation noise mean %g, var %g; want 0, 1e-4 ± %g", m, v, se)
