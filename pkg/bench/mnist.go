@@ -82,7 +82,7 @@ func mnistTrain(b backends.Backend, method adjoint.Method, set *mnist.Set, batch
 		return nil, err
 	}
 	shards := min(o.shardsFor(b), batch)
-	tr, err := odenet.NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
+	tr, err := adjoint.NewTrainer(b, ctx, odenet.AdjointModel(), adjoint.TrainerConfig{
 		Method: method, Solver: solver, Optimizer: optimizers.Adam().LearningRate(1e-3).Done(), Shards: shards,
 		ReusePlan: o.ReusePlan})
 	if err != nil {

@@ -91,7 +91,7 @@ func mnistExample(b backends.Backend, method adjoint.Method, set *mnist.Set, bat
 	}
 	ctx := odenet.NewContext(0)
 	shards := min(o.shardsFor(b), batch)
-	tr, err := odenet.NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
+	tr, err := adjoint.NewTrainer(b, ctx, odenet.AdjointModel(), adjoint.TrainerConfig{
 		Method: method, Solver: solver, Optimizer: odenet.Momentum{LR: 0.1, Mu: 0.9}, Shards: shards, ReusePlan: o.ReusePlan})
 	if err != nil {
 		return nil, err

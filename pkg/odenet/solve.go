@@ -62,6 +62,8 @@ func SolverOptions(cfg Config, rtol, atol float64) (diffeq.Options, error) {
 // z0 (batch, 64·6·6), ODE is Dynamics, and Loss is the head's mean
 // cross-entropy on z(1). Its variables live in the same scopes as Logits'
 // (downsample, odeblock/dynamics, head) whatever scope the caller gives.
+// Train it with adjoint.NewTrainer(b, ctx, AdjointModel(), cfg) and any
+// gradient method for ODEs (Direct, Checkpointed, Adjoint).
 func AdjointModel() adjoint.Model {
 	return adjoint.Model{
 		Encode: func(ctx *context.Context, in []*graph.Node) (*graph.Node, []*graph.Node) {
@@ -87,21 +89,6 @@ func headLogits(ctx *context.Context, z *graph.Node) *graph.Node {
 	return Head(ctx.InAbsPath(headScope), x)
 }
 
-// NewSolvedTrainer returns an adjoint.Trainer of the ODE-Net (AdjointModel)
-// with weights in ctx; cfg.Method must be adjoint.Direct or adjoint.Adjoint.
-func NewSolvedTrainer(b backends.Backend, ctx *context.Context, cfg adjoint.TrainerConfig) (*adjoint.Trainer, error) {
-	switch cfg.Method {
-	case adjoint.Direct, adjoint.Checkpointed, adjoint.Adjoint:
-	default:
-		return nil, fmt.Errorf("odenet: gradient method %q not supported (want %s, %s or %s)", cfg.Method, adjoint.Direct, adjoint.Checkpointed, adjoint.Adjoint)
-	}
-	t, err := adjoint.NewTrainer(b, ctx, AdjointModel(), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("odenet: %w", err)
-	}
-	return t, nil
-}
-
 // trainSolved is Train for Options.Grad set: the ODE block is solved on the
 // host by adjoint.Trainer (adaptive Dopri5 or fixed steps), with gradients
 // by the adjoint method or by backpropagation through the unrolled solve.
@@ -116,7 +103,7 @@ func trainSolved(b backends.Backend, cfg Config, trainSet, testSet *mnist.Set, o
 	if err != nil {
 		return nil, err
 	}
-	tr, err := NewSolvedTrainer(b, ctx, adjoint.TrainerConfig{
+	tr, err := adjoint.NewTrainer(b, ctx, AdjointModel(), adjoint.TrainerConfig{
 		Method: opts.Grad, Solver: solver, Optimizer: newOptimizer(opts), CheckpointEvery: opts.AdjointCheckpointEvery, Shards: opts.Shards})
 	if err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ func solvedGradients(t *testing.T, b backends.Backend, cfg adjoint.TrainerConfig
 	start := time.Now()
 	defer func() { t.Logf("%s gradients in %.1fs", cfg.Method, time.Since(start).Seconds()) }()
 	ctx := NewContext(3)
-	tr, err := NewSolvedTrainer(b, ctx, cfg)
+	tr, err := adjoint.NewTrainer(b, ctx, AdjointModel(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestAdjointTrainingLowersLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx0 := NewContext(7)
-	tr0, err := NewSolvedTrainer(b, ctx0, adjoint.TrainerConfig{Method: adjoint.Adjoint, Solver: solver})
+	tr0, err := adjoint.NewTrainer(b, ctx0, AdjointModel(), adjoint.TrainerConfig{Method: adjoint.Adjoint, Solver: solver})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,8 +248,8 @@ func TestSolvedOptions(t *testing.T) {
 	if err := o.defaults(); err == nil {
 		t.Error("gradient method backprop accepted")
 	}
-	if _, err := NewSolvedTrainer(backend.MustNew(), nil, adjoint.TrainerConfig{Method: adjoint.Reversible}); err == nil {
-		t.Error("reversible accepted by NewSolvedTrainer")
+	if _, err := adjoint.NewTrainer(backend.MustNew(), nil, AdjointModel(), adjoint.TrainerConfig{Method: adjoint.Reversible}); err == nil {
+		t.Error("reversible accepted for the ODE-Net (an ODE model)")
 	}
 }
 
