@@ -128,6 +128,19 @@ func Current() Status {
 	return c
 }
 
+// PartOps lists, for each part of GOSDE_FAST_KERNELS, the simplego
+// operations whose executors that part replaces.
+var PartOps = map[string][]backends.OpType{
+	"elementwise": {backends.OpTypeTanh, backends.OpTypeLogistic, backends.OpTypeExp},
+	"broadcast":   {backends.OpTypeAdd, backends.OpTypeMul, backends.OpTypeSub},
+	"where":       {backends.OpTypeWhere, backends.OpTypeSign, backends.OpTypeConvertDType, backends.OpTypeBroadcastInDim},
+	"slice":       {backends.OpTypeSlice},
+	"transpose":   {backends.OpTypeTranspose},
+	"reduce":      {backends.OpTypeReduceSum},
+	"conv":        {backends.OpTypeConvGeneral},
+	"dot":         {backends.OpTypeDotGeneral},
+}
+
 // Active reports whether simplego's executor table holds an executor at the
 // "user override" priority (gosde's kernels) for op.
 func Active(op backends.OpType) bool {

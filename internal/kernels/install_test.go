@@ -141,16 +141,7 @@ func TestInstall(t *testing.T) {
 		}
 		return
 	}
-	parts := map[string][]backends.OpType{
-		"elementwise": {backends.OpTypeTanh, backends.OpTypeLogistic, backends.OpTypeExp},
-		"broadcast":   {backends.OpTypeAdd, backends.OpTypeMul, backends.OpTypeSub},
-		"where":       {backends.OpTypeWhere, backends.OpTypeSign, backends.OpTypeConvertDType, backends.OpTypeBroadcastInDim},
-		"slice":       {backends.OpTypeSlice},
-		"transpose":   {backends.OpTypeTranspose},
-		"reduce":      {backends.OpTypeReduceSum},
-		"conv":        {backends.OpTypeConvGeneral},
-		"dot":         {backends.OpTypeDotGeneral},
-	}
+	parts := PartOps
 	flags := map[string]bool{"elementwise": s.Elementwise, "broadcast": s.Broadcast, "where": s.Where, "slice": s.Slice,
 		"transpose": s.Transpose, "reduce": s.Reduce, "conv": s.Conv, "dot": s.Dot}
 	for part, ops := range parts {

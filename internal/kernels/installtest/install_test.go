@@ -19,18 +19,6 @@ import (
 	_ "github.com/gosde/gosde/pkg/nn"
 )
 
-// kernelOps are the ops gosde's kernels replace, by GOSDE_FAST_KERNELS part.
-var kernelOps = map[string][]backends.OpType{
-	"elementwise": {backends.OpTypeTanh, backends.OpTypeLogistic, backends.OpTypeExp},
-	"broadcast":   {backends.OpTypeAdd, backends.OpTypeMul, backends.OpTypeSub},
-	"where":       {backends.OpTypeWhere, backends.OpTypeSign, backends.OpTypeConvertDType, backends.OpTypeBroadcastInDim},
-	"slice":       {backends.OpTypeSlice},
-	"transpose":   {backends.OpTypeTranspose},
-	"reduce":      {backends.OpTypeReduceSum},
-	"conv":        {backends.OpTypeConvGeneral},
-	"dot":         {backends.OpTypeDotGeneral},
-}
-
 // tanhPoints are float32 values on a grid of [−3, 3] with step 1e-5.
 func tanhPoints() []float32 {
 	xs := make([]float32, 0, 600001)
@@ -65,7 +53,7 @@ func tanhOn(t *testing.T, b backends.Backend, xs []float32) (differ int, maxULP 
 // after which the same Tanh runs gosde's kernel (within one ulp, not bit for
 // bit everywhere).
 func TestImportThenNew(t *testing.T) {
-	for part, ops := range kernelOps {
+	for part, ops := range kernels.PartOps {
 		for _, op := range ops {
 			if kernels.Active(op) {
 				t.Fatalf("importing pkg/diffeq and pkg/nn installed a kernel for %s (part %q)", op, part)
@@ -94,7 +82,7 @@ func TestImportThenNew(t *testing.T) {
 	if len(s.Failed) != 0 {
 		t.Fatalf("layout checks failed: %v", s.Failed)
 	}
-	for part, ops := range kernelOps {
+	for part, ops := range kernels.PartOps {
 		for _, op := range ops {
 			if kernels.Active(op) != kernels.Enabled(part) {
 				t.Errorf("after backend.New: %s (part %q) in simplego's table: %v, want %v", op, part, kernels.Active(op), kernels.Enabled(part))
