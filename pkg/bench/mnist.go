@@ -36,13 +36,20 @@ const mnistStepsPerRun = 2
 // evaluations per batch over the timed steps, as adjoint.Trainer reports
 // them.
 func MNISTTrain(b backends.Backend, method adjoint.Method, o Options) (*Result, error) {
+	return onTrainSet("bench.MNISTTrain", b, method, o, mnistTrain)
+}
+
+// onTrainSet runs row on the MNIST training set shipped with the GoMNIST
+// module in batches of MNISTBatch, its errors prefixed by name.
+func onTrainSet(name string, b backends.Backend, method adjoint.Method, o Options,
+	row func(backends.Backend, adjoint.Method, *mnist.Set, int, Options) (*Result, error)) (*Result, error) {
 	set, err := mnistTrainSet()
 	if err != nil {
-		return nil, fmt.Errorf("bench.MNISTTrain: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	r, err := mnistTrain(b, method, set, MNISTBatch, o)
+	r, err := row(b, method, set, MNISTBatch, o)
 	if err != nil {
-		return nil, fmt.Errorf("bench.MNISTTrain: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return r, nil
 }

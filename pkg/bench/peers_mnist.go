@@ -56,15 +56,7 @@ func RandomCrops(set *mnist.Set, idx []int, rng *rand.Rand) (*tensors.Tensor, er
 // (RandomCrops), shuffled batches of 128; the model, Dopri5 rtol = atol =
 // 1e-3 and the gradient methods as MNISTTrain. Value: images/s.
 func MNISTExample(b backends.Backend, method adjoint.Method, o Options) (*Result, error) {
-	set, err := mnistTrainSet()
-	if err != nil {
-		return nil, fmt.Errorf("bench.MNISTExample: %w", err)
-	}
-	r, err := mnistExample(b, method, set, MNISTBatch, o)
-	if err != nil {
-		return nil, fmt.Errorf("bench.MNISTExample: %w", err)
-	}
-	return r, nil
+	return onTrainSet("bench.MNISTExample", b, method, o, mnistExample)
 }
 
 // mnistExample is MNISTExample on set with the given batch size.
