@@ -145,24 +145,12 @@ func CompareMethods(b backends.Backend, cfg CompareConfig) (*Comparison, error) 
 // ouNLL returns the mean NLL per observed value of data (DataDim 1) under
 // N(mean(t), variance(t) + obsScale²) of the OU process p started at data.Ts[0].
 func ouNLL(p ou.Process, data Data, obsScale float64) float64 {
-	rows := data.Rows()
-	var masks [][]float64
-	if data.Mask != nil {
-		masks = unstack(data.Mask, len(rows))
+	mean, variance := make([]float64, len(data.Ts)), make([]float64, len(data.Ts))
+	for k, t := range data.Ts {
+		mean[k], variance[k] = p.Mean(t-data.Ts[0]), p.Variance(t-data.Ts[0])+obsScale*obsScale
 	}
-	var sum, count float64
-	for r, row := range rows {
-		for k, x := range row {
-			if masks != nil && masks[r][k] == 0 {
-				continue
-			}
-			dt := data.Ts[k] - data.Ts[0]
-			m, v := p.Mean(dt), p.Variance(dt)+obsScale*obsScale
-			sum += 0.5*math.Log(2*math.Pi*v) + (x-m)*(x-m)/(2*v)
-			count++
-		}
-	}
-	return sum / count
+	nll, _ := gaussianNLL(data, mean, variance)
+	return nll
 }
 
 // runCurve trains one method and evaluates it along the way.

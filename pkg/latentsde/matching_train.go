@@ -216,6 +216,18 @@ func (t *Trainer) PriorNLL(data Data, samples int, seed uint64) (float64, error)
 	for i := range variance {
 		variance[i] = variance[i]/float64(samples-1) + c.ObsScale*c.ObsScale
 	}
+	nll, ok := gaussianNLL(data, mean, variance)
+	if !ok {
+		return 0, fmt.Errorf("latentsde.Trainer.PriorNLL: data has no observed value")
+	}
+	return nll, nil
+}
+
+// gaussianNLL returns the mean negative log-likelihood per observed value
+// of data's rows (mask 1) under independent Gaussians with the given mean
+// and variance per row element (time-major, len(Ts)·DataDim), and false
+// when nothing is observed.
+func gaussianNLL(data Data, mean, variance []float64) (float64, bool) {
 	xs := data.Rows()
 	var masks [][]float64
 	if data.Mask != nil {
@@ -231,8 +243,5 @@ func (t *Trainer) PriorNLL(data Data, samples int, seed uint64) (float64, error)
 			count++
 		}
 	}
-	if count == 0 {
-		return 0, fmt.Errorf("latentsde.Trainer.PriorNLL: data has no observed value")
-	}
-	return sum / count, nil
+	return sum / count, count > 0
 }
