@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/gosde/gosde/internal/catch"
 	"github.com/gosde/gosde/pkg/diffeq"
 )
 
@@ -272,18 +273,11 @@ func (a *SDE) probe(t float64, z0 *tensors.Tensor) error {
 		return nil
 	}
 	var perr error
-	params, err := discoverParams(a.backend, a.ctx, "SDE drift and diffusion", func(ctx *context.Context, t, z *Node) (out []*Node) {
-		defer func() {
-			if r := recover(); r != nil {
-				if e, ok := r.(error); ok {
-					perr = e
-				} else {
-					perr = fmt.Errorf("%v", r)
-				}
-				out = []*Node{z}
-			}
-		}()
-		b, g := a.driftDiff(ctx, t, z)
+	params, err := discoverParams(a.backend, a.ctx, "SDE drift and diffusion", func(ctx *context.Context, t, z *Node) []*Node {
+		var b, g *Node
+		if perr = catch.Panic(func() { b, g = a.driftDiff(ctx, t, z) }); perr != nil {
+			return []*Node{z}
+		}
 		return []*Node{b, g}
 	}, t, z0, a.opts.Params)
 	if perr != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gosde/gosde/internal/catch"
 	"github.com/gosde/gosde/internal/kernels"
 )
 
@@ -123,16 +124,10 @@ func Shared() backends.Backend {
 // newOther is backends.NewWithConfig with its panics (an unknown backend
 // name, a plugin that fails to load) returned as errors.
 func newOther(config string) (b backends.Backend, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", r)
-			}
-		}
-	}()
-	return backends.NewWithConfig(config)
+	if perr := catch.Panic(func() { b, err = backends.NewWithConfig(config) }); perr != nil {
+		return nil, perr
+	}
+	return b, err
 }
 
 // OnAccelerator reports whether b computes on an accelerator (XLA on a GPU

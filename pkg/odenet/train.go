@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/ui/commandline"
 	"github.com/gomlx/gomlx/ui/notebooks"
 
+	"github.com/gosde/gosde/internal/catch"
 	"github.com/gosde/gosde/internal/checkpoint"
 	"github.com/gosde/gosde/pkg/adjoint"
 	"github.com/gosde/gosde/pkg/datasets/mnist"
@@ -143,7 +144,7 @@ func ParamCount(b backends.Backend, ctx *context.Context, cfg Config) (int, erro
 	}
 	g := graph.NewGraph(b, "params")
 	defer g.Finalize()
-	err := tryCatch(func() {
+	err := catch.Panic(func() {
 		x := graph.Zeros(g, shapesImages(1))
 		Logits(ctx.Checked(false), cfg, x)
 	})
